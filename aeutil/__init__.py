@@ -1,0 +1,40 @@
+"""aeutil: 『オートエンコーダによる異常検知』の補助パッケージ。
+
+元の記事の ``AutoEncoderUtil`` と描画関数を、閾値の扱い・入力の標準化・保存・
+再現性を直したうえで提供します。``import aeutil`` しても matplotlib の設定は
+変わりません (日本語フォントは :func:`setup_japanese_font` で設定します)。
+"""
+
+from __future__ import annotations
+
+from .data import make_1d_data, make_three_clusters, make_uniform_points
+from .detector import AutoEncoderDetector
+from .io import read_csv
+from .plotting import plot_ae_results, plot_ae_results_1d, setup_japanese_font
+from .util import AutoEncoderUtil
+from .validation import (
+    AEUtilError,
+    ColumnNotFoundError,
+    InvalidDataError,
+    ModelFileError,
+    NotFittedError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AEUtilError",
+    "AutoEncoderDetector",
+    "AutoEncoderUtil",
+    "ColumnNotFoundError",
+    "InvalidDataError",
+    "ModelFileError",
+    "NotFittedError",
+    "make_1d_data",
+    "make_three_clusters",
+    "make_uniform_points",
+    "plot_ae_results",
+    "plot_ae_results_1d",
+    "read_csv",
+    "setup_japanese_font",
+]

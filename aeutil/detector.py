@@ -1,0 +1,299 @@
+"""scikit-learn 流のオートエンコーダ異常検知器 (第3章で導入)。
+
+元の記事は ``tensorflow.keras.wrappers.scikit_learn.KerasRegressor`` で
+``GridSearchCV`` を使っていましたが、このモジュールは Keras 3 にはもうありません。
+:class:`AutoEncoderDetector` は scikit-learn の外れ値検出器
+(``IsolationForest`` などと同じ形) として振る舞うので、``GridSearchCV`` や
+``Pipeline`` にそのまま渡せます。
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin
+
+from ._keras import keras, tf
+from .io import load_keras_model, save_keras_model
+from .model import (
+    TrainingResult,
+    build_autoencoder,
+    check_activation,
+    metadata_layer,
+    scorer_for,
+    train_autoencoder,
+)
+from .validation import InvalidDataError, NotFittedError, to_matrix
+
+__all__ = ["AutoEncoderDetector"]
+
+
+class AutoEncoderDetector(OutlierMixin, BaseEstimator):
+    """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換)。
+
+    学習データの列ごとの平均と標準偏差で入力を標準化し、標準化した空間での
+    平均二乗誤差を **再構成誤差** (異常度) とします。閾値は学習データの
+    再構成誤差の ``threshold_percentile`` パーセンタイルで、学習時に一度だけ決めます。
+
+    Parameters
+    ----------
+    hidden_units : tuple of int, default (8,)
+        エンコーダの中間層のユニット数 (デコーダは逆順)。
+    encoding_dim : int, default 4
+        ボトルネックの次元数。既定値で元の記事の 8-4-8 構成になる。
+    activation : str, default "relu"
+        活性化関数 (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"elu"``, ``"softplus"``,
+        ``"linear"``)。
+    epochs : int, default 50
+        エポック数。
+    batch_size : int, default 32
+        ミニバッチの大きさ。
+    lr : float, default 1e-3
+        学習率。
+    optimizer : str, default "adam"
+        最適化手法 (``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adamw"``)。
+    threshold_percentile : float, default 95.0
+        閾値に使う学習データの再構成誤差のパーセンタイル。
+    validation_split : float, default 0.0
+        学習データから検証用に取り分ける割合 (シードで並べ替えてから取り分ける)。
+    patience : int or None, default None
+        早期終了の我慢エポック数。``None`` なら早期終了しない。
+    seed : int, default 0
+        乱数のシード。同じシードなら CPU 上でビット単位で同じ結果になる。
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        学習済みモデル (入力から再構成誤差までを計算する)。
+    threshold_ : float
+        学習時に決めた閾値。
+    offset_ : float
+        ``decision_function`` のずれ (``-threshold_``)。scikit-learn の慣習に合わせたもの。
+    history_ : dict
+        エポックごとの損失 (``"loss"`` と、あれば ``"val_loss"``)。
+    n_features_in_ : int
+        特徴量の数。
+    feature_names_in_ : numpy.ndarray
+        DataFrame で学習したときの列名。
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> search = GridSearchCV(AutoEncoderDetector(), {"encoding_dim": [1, 2]})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        hidden_units: Sequence[int] = (8,),
+        encoding_dim: int = 4,
+        activation: str = "relu",
+        epochs: int = 50,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        threshold_percentile: float = 95.0,
+        validation_split: float = 0.0,
+        patience: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.hidden_units = hidden_units
+        self.encoding_dim = encoding_dim
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.threshold_percentile = threshold_percentile
+        self.validation_split = validation_split
+        self.patience = patience
+        self.seed = seed
+
+    # -- fitting ---------------------------------------------------------
+
+    def fit(self, X, y=None) -> AutoEncoderDetector:
+        """オートエンコーダを学習し、閾値を決める。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame, shape (n_samples, n_features)
+            学習データ (正常データを想定)。1 次元配列は 1 列として扱う。
+        y : None
+            使わない (scikit-learn の慣習のための引数)。
+
+        Returns
+        -------
+        AutoEncoderDetector
+            学習済みの自分自身。
+        """
+        columns = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+        data = to_matrix(X, source="学習データ")
+        if columns is None:
+            columns = [f"x{j}" for j in range(data.shape[1])]
+        self._fit_matrix(data, columns)
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def _fit_matrix(self, data: np.ndarray, columns: list[str]) -> TrainingResult:
+        check_activation(self.activation)
+        if not 0.0 < float(self.threshold_percentile) <= 100.0:
+            raise InvalidDataError(
+                f"threshold_percentile は 0 より大きく 100 以下にしてください "
+                f"(いまは {self.threshold_percentile})。"
+            )
+        if not 0.0 <= float(self.validation_split) < 1.0:
+            raise InvalidDataError(
+                f"validation_split は 0 以上 1 未満にしてください (いまは {self.validation_split})。"
+            )
+        n = data.shape[0]
+        rng = np.random.default_rng(self.seed)
+        n_val = int(round(n * float(self.validation_split)))
+        if self.validation_split and (n_val < 1 or n - n_val < 1):
+            raise InvalidDataError(
+                f"{n} 行のデータを validation_split={self.validation_split} で分けられません。"
+            )
+        if n_val:
+            order = rng.permutation(n)
+            train, val = data[order[n_val:]], data[order[:n_val]]
+        else:
+            train, val = data, None
+
+        mean = train.mean(axis=0, dtype=np.float64)
+        std = train.std(axis=0, dtype=np.float64)
+        # a constant column has zero spread: divide by 1 so scores stay finite
+        scale = np.where(std > 0, std, 1.0)
+
+        keras.utils.set_random_seed(int(self.seed))
+        tf.config.experimental.enable_op_determinism()
+        model = build_autoencoder(
+            mean.astype(np.float32),
+            scale.astype(np.float32),
+            columns,
+            hidden_units=tuple(self.hidden_units),
+            encoding_dim=self.encoding_dim,
+            activation=self.activation,
+            threshold_percentile=float(self.threshold_percentile),
+        )
+        result = train_autoencoder(
+            model,
+            train,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            lr=float(self.lr),
+            optimizer=self.optimizer,
+            validation_data=val,
+            patience=self.patience,
+            seed=int(self.seed),
+        )
+        errors = scorer_for(model)(train)
+        threshold = float(np.percentile(errors, float(self.threshold_percentile)))
+        metadata_layer(model).threshold = threshold
+        self._set_model(model)
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.stopped_early_ = result.stopped_early
+        self.train_errors_ = errors
+        return result
+
+    def _set_model(self, model: keras.Model) -> None:
+        meta = metadata_layer(model)
+        self.model_ = model
+        self._scorer = scorer_for(model)
+        self.columns_ = list(meta.columns)
+        self.n_features_in_ = len(meta.columns)
+        self.threshold_ = float(meta.threshold)
+        self.offset_ = -self.threshold_
+
+    # -- scoring ---------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "モデルがまだ学習されていません。先に fit() を呼ぶか、load() で読み込んでください。"
+            )
+
+    def _matrix(self, X) -> np.ndarray:
+        self._check_fitted()
+        if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
+            data = to_matrix(X, list(self.feature_names_in_), source="データ")
+        else:
+            data = to_matrix(X, source="データ")
+        if data.shape[1] != self.n_features_in_:
+            raise InvalidDataError(
+                f"列の数が合いません: モデルは {self.n_features_in_} 列 "
+                f"({', '.join(self.columns_)}) で学習されていますが、データは {data.shape[1]} 列です。"
+            )
+        return data
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """行ごとの再構成誤差 (大きいほど異常) を返す。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            採点するデータ。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの再構成誤差 (``float32``)。
+        """
+        data = self._matrix(X)
+        return self._scorer(data)
+
+    def score_samples(self, X) -> np.ndarray:
+        """正常らしさ (再構成誤差の符号を反転したもの。大きいほど正常)。
+
+        scikit-learn の ``IsolationForest`` などと同じく「大きいほど正常」の向きです。
+        """
+        return -self.reconstruction_error(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """閾値との差 (``threshold_ - 再構成誤差``)。負なら異常。"""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """異常なら -1、正常なら 1 を返す (scikit-learn の外れ値検出器と同じ約束)。"""
+        return np.where(self.reconstruction_error(X) > self.threshold_, -1, 1)
+
+    def score(self, X, y=None) -> float:
+        """再構成誤差の平均の符号を反転した値 (大きいほど良い)。
+
+        ``GridSearchCV`` が ``scoring`` を省略したときに使います。ただしこれだけで
+        モデルを選ぶと、異常まで上手に再構成してしまうモデルが選ばれやすくなります
+        (第3章)。
+        """
+        return float(-np.mean(self.reconstruction_error(X)))
+
+    # -- persistence -----------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """モデル・標準化・閾値・列名を ``.keras`` ファイル 1 つに保存する。"""
+        self._check_fitted()
+        save_keras_model(self.model_, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AutoEncoderDetector:
+        """:meth:`save` したファイルから検出器を復元する。"""
+        model = load_keras_model(path)
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        n_hidden = (len(dense) - 2) // 2
+        meta = metadata_layer(model)
+        detector = cls(
+            hidden_units=tuple(layer.units for layer in dense[:n_hidden]),
+            encoding_dim=dense[n_hidden].units,
+            activation=keras.activations.serialize(dense[0].activation),
+            threshold_percentile=meta.threshold_percentile,
+        )
+        detector._set_model(model)
+        return detector
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,190 @@
+"""AutoEncoderUtil: the article's API with its defects fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aeutil
+from aeutil import AutoEncoderUtil
+
+COLUMNS = ["feature1", "feature2"]
+
+
+def test_fit_predict_returns_article_triple(fitted, clusters):
+    y, loss, threshold = fitted.predict(COLUMNS)
+    assert y.shape == loss.shape == (len(clusters),)
+    assert set(np.unique(y)) <= {-1, 1}
+    assert isinstance(threshold, float)
+    assert np.all(loss >= 0)
+    np.testing.assert_array_equal(y, np.where(loss > threshold, -1, 1))
+
+
+def test_threshold_is_learned_at_fit_time_and_reused(fitted, clusters):
+    y_train, loss_train, thr_train = fitted.predict(COLUMNS)
+    # the 95th percentile of the training errors: about 5% of the training rows are flagged
+    assert thr_train == pytest.approx(np.percentile(loss_train, 95), rel=1e-6)
+    # scoring a perfectly normal sub-sample must NOT recompute a new 95th percentile
+    central = clusters[np.hypot(clusters.feature1, clusters.feature2) < 0.3]
+    y_sub, loss_sub, thr_sub = fitted.predict(COLUMNS, df=central)
+    assert thr_sub == thr_train
+    assert (y_sub == -1).mean() < 0.05
+
+
+def test_explicit_threshold_overrides(fitted):
+    y, loss, thr = fitted.predict(COLUMNS, threshold=0.0)
+    assert thr == 0.0
+    assert (y == -1).sum() == (loss > 0).sum()
+
+
+def test_threshold_percentile_is_configurable(clusters):
+    util = AutoEncoderUtil(df=clusters, threshold_percentile=80).fit(COLUMNS, epochs=3)
+    y, loss, thr = util.predict(COLUMNS)
+    assert thr == pytest.approx(np.percentile(loss, 80), rel=1e-6)
+    assert 0.15 < (y == -1).mean() < 0.25
+
+
+def test_predict_does_not_mutate_self_df_or_caller_frame(fitted, clusters):
+    before_self = fitted.df.copy()
+    other = aeutil.make_uniform_points(n=15)
+    snapshot = other.copy()
+    fitted.predict(COLUMNS, df=other)
+    pd.testing.assert_frame_equal(other, snapshot)
+    pd.testing.assert_frame_equal(fitted.df, before_self)
+
+
+def test_constructor_copies_the_frame(clusters):
+    frame = clusters.copy()
+    util = AutoEncoderUtil(df=frame)
+    frame.iloc[0, 0] = 999.0
+    assert util.df.iloc[0, 0] != 999.0
+
+
+def test_fit_does_not_mutate_frame(clusters):
+    frame = clusters.copy()
+    util = AutoEncoderUtil(df=frame)
+    util.fit(COLUMNS, epochs=2)
+    pd.testing.assert_frame_equal(util.df, clusters)
+
+
+def test_single_column_name_and_1d_data():
+    df = aeutil.make_1d_data(n=80)
+    util = AutoEncoderUtil(df=df).fit("feature1", epochs=5, batch_size=16)
+    y, loss, thr = util.predict("feature1")
+    assert y.shape == (80,)
+    assert util.input_dim == 1
+    assert util.columns == ["feature1"]
+    far = pd.DataFrame({"feature1": [0.0, 8.0]})
+    _, far_loss, _ = util.predict(["feature1"], df=far)
+    assert far_loss[1] > far_loss[0]
+
+
+def test_same_seed_gives_bit_identical_scores(clusters):
+    a = AutoEncoderUtil(df=clusters, seed=3).fit(COLUMNS, epochs=10, batch_size=16)
+    b = AutoEncoderUtil(df=clusters, seed=3).fit(COLUMNS, epochs=10, batch_size=16)
+    c = AutoEncoderUtil(df=clusters, seed=4).fit(COLUMNS, epochs=10, batch_size=16)
+    _, la, ta = a.predict(COLUMNS)
+    _, lb, tb = b.predict(COLUMNS)
+    _, lc, _ = c.predict(COLUMNS)
+    assert la.tobytes() == lb.tobytes()
+    assert ta == tb
+    assert a.history == b.history
+    assert not np.array_equal(la, lc)
+
+
+def test_default_architecture_is_the_articles_8_4_8(fitted):
+    dense = [layer for layer in fitted.model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.units for layer in dense] == [8, 4, 8, 2]
+
+
+def test_architecture_is_configurable(clusters):
+    util = AutoEncoderUtil(
+        df=clusters, hidden_units=(16, 8), encoding_dim=1, activation="tanh"
+    ).fit(COLUMNS, epochs=2)
+    dense = [layer for layer in util.model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.units for layer in dense] == [16, 8, 1, 8, 16, 2]
+    assert dense[0].activation.__name__ == "tanh"
+
+
+def test_history_is_kept_per_epoch(clusters):
+    util = AutoEncoderUtil(df=clusters).fit(COLUMNS, epochs=12, batch_size=16)
+    assert len(util.history["loss"]) == 12
+    assert util.history["loss"][-1] < util.history["loss"][0]
+
+
+def test_validation_split_and_early_stopping(clusters):
+    util = AutoEncoderUtil(df=clusters).fit(
+        COLUMNS, epochs=400, batch_size=16, lr=5e-2, validation_split=0.2, patience=3
+    )
+    hist = util.history
+    assert len(hist["val_loss"]) == len(hist["loss"])
+    assert len(hist["loss"]) < 400  # stopped early
+    assert util.detector.stopped_early_
+    best = util.detector.best_epoch_
+    assert hist["val_loss"][best] == min(hist["val_loss"])
+
+
+def test_training_reduces_error_with_scaling(clusters):
+    # the same data in very different units: scaling keeps both features equally weighted
+    scaled = clusters.assign(feature2=clusters.feature2 * 1000.0)
+    util = AutoEncoderUtil(df=scaled).fit(COLUMNS, epochs=40, batch_size=16)
+    std_layer = util.model.get_layer("standardize")
+    np.testing.assert_allclose(std_layer.scale, scaled.std(ddof=0).to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(std_layer.mean, scaled.mean().to_numpy(), rtol=1e-5, atol=1e-3)
+    _, loss, _ = util.predict(COLUMNS)
+    assert np.isfinite(loss).all()
+
+
+def test_constant_column_gives_finite_scores():
+    df = pd.DataFrame({"a": np.linspace(0, 1, 50), "b": np.full(50, 3.0)})
+    util = AutoEncoderUtil(df=df).fit(["a", "b"], epochs=3)
+    _, loss, thr = util.predict(["a", "b"])
+    assert np.isfinite(loss).all() and np.isfinite(thr)
+    # any change of the constant column is unusual
+    changed = pd.DataFrame({"a": [0.5, 0.5], "b": [3.0, 4.0]})
+    _, changed_loss, _ = util.predict(["a", "b"], df=changed)
+    assert changed_loss[1] > changed_loss[0]
+
+
+def test_reconstruction_error_matches_keras_forward_pass(fitted, clusters):
+    X = clusters.to_numpy(np.float32)
+    fast = fitted.reconstruction_error(X)
+    keras_out = np.asarray(fitted.model(X))
+    np.testing.assert_allclose(fast, keras_out, rtol=1e-5, atol=1e-7)
+
+
+def test_input_dim_assignment_before_load_is_harmless(fitted, tmp_path):
+    path = tmp_path / "ae_model.keras"
+    fitted.save_model(path)
+    loaded = AutoEncoderUtil()
+    loaded.input_dim = 2  # the article's line: still runs, and is not needed
+    loaded.load_model(path)
+    assert loaded.input_dim == 2
+
+
+def test_load_model_without_path_uses_constructor_path(fitted, tmp_path):
+    path = tmp_path / "m.keras"
+    fitted.save_model(path)
+    util = AutoEncoderUtil(model_path=path)
+    util.load_model()
+    assert util.threshold == fitted.threshold
+
+
+def test_read_csv_sets_df(tmp_path):
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"温度": [1.0, 2.0], "圧力": [3.0, 4.0]}).to_csv(
+        path, index=False, encoding="cp932"
+    )
+    util = AutoEncoderUtil()
+    frame = util.read_csv(path)
+    assert list(frame.columns) == ["温度", "圧力"]
+    assert util.df is frame
+
+
+def test_fit_and_predict_are_quiet(clusters, capfd):
+    util = AutoEncoderUtil(df=clusters).fit(COLUMNS, epochs=2)
+    util.predict(COLUMNS)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err == ""
