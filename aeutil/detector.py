@@ -32,7 +32,7 @@ __all__ = ["AutoEncoderDetector"]
 
 
 class AutoEncoderDetector(OutlierMixin, BaseEstimator):
-    """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換)。
+    """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換、第3章で導入)。
 
     学習データの列ごとの平均と標準偏差で入力を標準化し、標準化した空間での
     平均二乗誤差を **再構成誤差** (異常度) とします。閾値は学習データの

@@ -20,7 +20,7 @@ _SHIFT_JIS_ALIASES = {"shift-jis", "shift_jis", "shiftjis", "sjis", "s-jis", "s_
 
 
 def normalize_encoding(encoding: str) -> str:
-    """文字コード名を、実際に使うコーデック名にそろえる。
+    """文字コード名を、実際に使うコーデック名にそろえる (第5章で導入)。
 
     Excel が「Shift-JIS」として保存する CSV には、①・㈱・髙 のような
     Windows 独自の文字 (CP932 にだけある文字) が入ることがあります。
@@ -59,7 +59,7 @@ def _suggest_encoding(raw: bytes, tried: str) -> str:
 
 
 def read_csv(file_name: str | os.PathLike, encoding: str = "shift-jis", **kwargs) -> pd.DataFrame:
-    """CSV ファイルを読み込む (元の記事では説明だけあって未実装だった関数)。
+    """CSV ファイルを読み込む (第5章で導入。元の記事では説明だけあって未実装だった関数)。
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ def read_csv(file_name: str | os.PathLike, encoding: str = "shift-jis", **kwargs
 
 
 def save_keras_model(model: keras.Model, path: str | os.PathLike) -> Path:
-    """モデルを ``.keras`` ファイル 1 つに、途中で壊れないよう保存する。
+    """モデルを ``.keras`` ファイル 1 つに、途中で壊れないよう保存する (第5章で導入)。
 
     同じフォルダーの一時ファイルに書き終えてから名前を付け替える (アトミックな置き換え)
     ので、保存に失敗しても元のファイルはそのまま残り、書きかけのファイルも残りません。
@@ -143,7 +143,7 @@ def save_keras_model(model: keras.Model, path: str | os.PathLike) -> Path:
 
 
 def load_keras_model(path: str | os.PathLike) -> keras.Model:
-    """aeutil で保存した ``.keras`` ファイルを安全モードで読み込む。
+    """aeutil で保存した ``.keras`` ファイルを安全モードで読み込む (第5章で導入)。
 
     Keras の ``safe_mode=True`` で読み込むので、ファイルに埋め込まれた任意のコード
     (Lambda 層など) は実行されません。

@@ -92,7 +92,7 @@ def check_activation(activation: str) -> str:
 
 @keras.saving.register_keras_serializable(package="aeutil")
 class Standardize(keras.layers.Layer):
-    """学習データの平均と標準偏差で入力を標準化する層。
+    """学習データの平均と標準偏差で入力を標準化する層 (第2章で導入)。
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ class Standardize(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="aeutil")
 class ReconstructionError(keras.layers.Layer):
-    """標準化した入力と再構成から、行ごとの平均二乗誤差を計算する層。
+    """標準化した入力と再構成から、行ごとの平均二乗誤差を計算する層 (第2章で導入)。
 
     採点に必要な付帯情報 (列名・閾値) もこの層の設定として保存します。
 
@@ -181,7 +181,7 @@ def build_autoencoder(
     activation: str = "relu",
     threshold_percentile: float = 95.0,
 ) -> keras.Model:
-    """入力から再構成誤差までを 1 つにまとめた Keras モデルを組み立てる。
+    """入力から再構成誤差までを 1 つにまとめた Keras モデルを組み立てる (第2章で導入)。
 
     Parameters
     ----------
@@ -278,7 +278,7 @@ def train_autoencoder(
     patience: int | None = None,
     seed: int = 0,
 ) -> TrainingResult:
-    """モデルを学習する (1 エポックを 1 回のグラフ実行で回す学習ループ)。
+    """モデルを学習する (1 エポックを 1 回のグラフ実行で回す学習ループ、第2章で導入)。
 
     Keras の ``model.fit`` は 1 エポックごとに数十ミリ秒の準備コストがかかり、
     数百行の小さなデータではそれが学習時間のほとんどを占めます。ここでは
@@ -429,7 +429,7 @@ def scorer_for(model: keras.Model) -> _NumpyForward:
 
 
 def reconstruction_error(model: keras.Model, X: np.ndarray) -> np.ndarray:
-    """行ごとの再構成誤差を計算する。
+    """行ごとの再構成誤差を計算する (第2章で導入)。
 
     ``model.predict`` は既定で 32 行ずつ処理するため、数万行を超えると遅くなります。
     ここでは重みを取り出して NumPy の行列積で一度に計算します (同じ重み、同じ式)。

@@ -21,7 +21,7 @@ __all__ = ["AutoEncoderUtil"]
 
 
 class AutoEncoderUtil:
-    """DataFrame の列を指定して学習・異常判定・保存ができるオートエンコーダ。
+    """DataFrame の列を指定して学習・異常判定・保存ができるオートエンコーダ (第2章で導入、第4章で詳説)。
 
     元の記事の ``AutoEncoderUtil`` と同じ名前・同じ引数で使えます。
     そのうえで、記事の実装にあった次の問題を直しています。

@@ -23,7 +23,7 @@ __all__ = [
 
 
 class AEUtilError(Exception):
-    """aeutil が出すエラーの基底クラス。"""
+    """aeutil が出すエラーの基底クラス (第4章で導入)。"""
 
 
 class ColumnNotFoundError(AEUtilError, KeyError):
@@ -84,7 +84,7 @@ def to_matrix(
     *,
     source: str = "データ",
 ) -> np.ndarray:
-    """データを検査して ``float32`` の 2 次元配列 (行 × 特徴量) に変換する。
+    """データを検査して ``float32`` の 2 次元配列 (行 × 特徴量) に変換する (第4章で導入)。
 
     Parameters
     ----------
