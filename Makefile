@@ -1,0 +1,75 @@
+# オートエンコーダによる異常検知 — build and test entry points.
+#
+#   make book   .venv を作り、ノートブックを実行して HTML を _build/html に作る
+#   make test   lint → 単体テスト → 本のビルド → HTML のテスト
+#
+# Everything pip installs comes from requirements.txt (exact pins).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Python 3.11 to create the venv with: python3.11 if on PATH, else python3 (version checked below).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+IS_PY311 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+
+# Quiet TensorFlow, headless matplotlib, reproducible hashing. Inherited by the notebook kernels.
+export TF_CPP_MIN_LOG_LEVEL := 3
+export TF_ENABLE_ONEDNN_OPTS := 0
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+# Let the kernelspec inside .venv win over any user-level "python3" kernelspec in ~/.local.
+export JUPYTER_PREFER_ENV_PATH := 1
+
+# The Sphinx source root is the repository root (chapters live in notebooks/, front matter in
+# book/, and Sphinx cannot include files outside its source dir); config and toc live in book/.
+# only_build_toc_files in book/_config.yml keeps everything not in the toc out of the build.
+# --all re-reads every page each time (executed outputs still come from the jupyter-cache), so a
+# warning in an unchanged page is reported again instead of being hidden by an incremental build.
+BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
+	--config book/_config.yml --toc book/_toc.yml --all -W -n --keep-going
+
+.PHONY: help venv book test lint clean distclean
+
+help:
+	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
+	@echo "make test       lint, unit tests, book build, checks on the built HTML"
+	@echo "make lint       ruff check ."
+	@echo "make clean      remove _build (keeps .venv)"
+	@echo "make distclean  remove _build and .venv"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: python3.11 (or python3) not found on PATH" >&2; exit 1; }
+	@$(PYTHON) $(IS_PY311) || { echo "error: Python 3.11 is required, $(PYTHON) is $$($(PYTHON) --version 2>&1)" >&2; exit 1; }
+	@if [ -x $(PY) ] && ! $(PY) $(IS_PY311) 2>/dev/null; then \
+		echo "$(VENV) is not Python 3.11: recreating it"; rm -rf $(VENV); fi
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+book: $(STAMP)
+	$(BOOK_BUILD)
+	@echo "open _build/html/index.html"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not book"
+	$(BOOK_BUILD)
+	$(PY) -m pytest -m book
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV)
