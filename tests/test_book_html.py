@@ -1,0 +1,180 @@
+"""Checks on the built book in _build/html (run after the build: `make test` does).
+
+Every page in the toc exists, images are local files, nothing is loaded from another site,
+no executed cell printed an error or a warning, and Japanese search works.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+pytestmark = pytest.mark.book
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+
+OFFSITE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+CSS_URL = re.compile(r"""(?:url\(|@import\s+)\s*['"]?\s*((?:https?:)?//[^'")\s;]*)""", re.I)
+# Python's own error/warning markers in printed output, e.g. "Traceback (most recent call
+# last)", "ValueError: ...", "UserWarning: ...".
+BAD_OUTPUT = re.compile(r"Traceback \(most recent call last\)|\b[A-Za-z]*(?:Error|Warning):")
+# Named anywhere in a page, these mean a CDN is used (cdn.jsdelivr.net is Sphinx's default MathJax).
+# (sphinx-thebe always writes an inert THEBE_JS_URL constant pointing at unpkg.com; it is only
+# fetched when thebe is launched, and the book has no launch buttons, so it is not listed here.)
+KNOWN_CDNS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "fonts.googleapis.com")
+
+
+def toc_documents(node) -> list[str]:
+    """Every `root`/`file` entry of a jb-book toc, in order, without suffix."""
+    docs = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                docs.append(re.sub(r"\.(md|ipynb)$", "", node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []):
+                docs += toc_documents(child)
+    return docs
+
+
+DOCS = toc_documents(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML} is not built: run `make book` (or `make test`) first", False)
+    return HTML
+
+
+def page(html_dir: Path, doc: str) -> tuple[Path, BeautifulSoup]:
+    path = html_dir / f"{doc}.html"
+    assert path.is_file(), f"no HTML page for toc entry {doc!r}"
+    return path, BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def test_toc_is_not_empty():
+    assert DOCS and DOCS[0] == "book/intro"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_exists(html_dir, doc):
+    page(html_dir, doc)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_images_are_local_and_non_empty(html_dir, doc):
+    path, soup = page(html_dir, doc)
+    for img in soup.find_all("img"):
+        src = img.get("src", "")
+        assert src, f"{doc}: <img> without src"
+        if src.startswith("data:"):
+            continue
+        assert not OFFSITE.match(src), f"{doc}: image from another site: {src}"
+        target = (path.parent / unquote(urlsplit(src).path)).resolve()
+        assert target.is_file(), f"{doc}: missing image {src}"
+        assert target.stat().st_size > 0, f"{doc}: empty image {src}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_nothing_loaded_from_other_sites(html_dir, doc):
+    _, soup = page(html_dir, doc)
+    offsite = [s["src"] for s in soup.find_all("script", src=True) if OFFSITE.match(s["src"])]
+    for link in soup.find_all("link", href=True):
+        rels = {r.lower() for r in link.get("rel", [])}
+        if rels & {"stylesheet", "preload", "modulepreload", "icon"} and OFFSITE.match(
+            link["href"]
+        ):
+            offsite.append(link["href"])
+    for style in soup.find_all("style"):
+        offsite += CSS_URL.findall(style.get_text())
+    for tag in soup.find_all(style=True):
+        offsite += CSS_URL.findall(tag["style"])
+    assert offsite == [], f"{doc}: loads from other sites: {offsite}"
+    text = str(soup)
+    assert not [cdn for cdn in KNOWN_CDNS if cdn in text], f"{doc}: mentions a CDN"
+
+
+def test_stylesheets_load_nothing_from_other_sites(html_dir):
+    offsite = {}
+    for css in (html_dir / "_static").rglob("*.css"):
+        found = CSS_URL.findall(css.read_text(encoding="utf-8", errors="replace"))
+        if found:
+            offsite[css.relative_to(html_dir).as_posix()] = found
+    assert offsite == {}
+
+
+def test_mathjax_is_served_from_the_site(html_dir):
+    # book/intro.md has math, so its page must load MathJax, from _static.
+    path, soup = page(html_dir, "book/intro")
+    srcs = [s["src"] for s in soup.find_all("script", src=True) if "mathjax" in s["src"].lower()]
+    assert srcs, "the intro page has math but loads no MathJax"
+    for src in srcs:
+        assert not OFFSITE.match(src), src
+        target = (path.parent / urlsplit(src).path).resolve()
+        assert target.is_file() and target.stat().st_size > 0, f"missing {src}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_cell_outputs_have_no_errors_or_warnings(html_dir, doc):
+    _, soup = page(html_dir, doc)
+    stderr = soup.select(".output.stderr, .output.traceback, .output.error")
+    assert stderr == [], f"{doc}: stderr/traceback outputs: {[s.get_text()[:200] for s in stderr]}"
+    bad = [
+        m.group(0)
+        for out in soup.select(".cell_output")
+        for m in BAD_OUTPUT.finditer(out.get_text())
+    ]
+    assert bad == [], f"{doc}: cell outputs show {bad}"
+
+
+def test_notebook_pages_have_outputs(html_dir):
+    # The notebooks were executed during the build (they are committed without outputs).
+    for doc in DOCS:
+        if doc.startswith("notebooks/"):
+            _, soup = page(html_dir, doc)
+            assert soup.select(".cell_output"), f"{doc}: no executed outputs"
+
+
+def search_index(html_dir: Path) -> dict:
+    text = (html_dir / "searchindex.js").read_text(encoding="utf-8")
+    assert text.startswith("Search.setIndex(") and text.rstrip().endswith(")")
+    return json.loads(text[len("Search.setIndex(") : text.rstrip().rindex(")")])
+
+
+def pages_found(index: dict, query: str) -> set[str]:
+    """What the browser's search finds for `query`: pages that contain every query term.
+
+    Same rule as searchtools.js, with the splitter that book/_ext/ja_search.py gives it.
+    """
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from ja_search import split_japanese
+    finally:
+        sys.path.pop(0)
+    found = None
+    for term in {w.lower() for w in split_japanese(query)}:
+        files = set()
+        for table in (index["terms"], index["titleterms"]):
+            hit = table.get(term, [])
+            files |= {hit} if isinstance(hit, int) else set(hit)
+        found = files if found is None else found & files
+    return {index["docnames"][i] for i in found or ()}
+
+
+def test_search_finds_japanese_words(html_dir):
+    index = search_index(html_dir)
+    language_data = (html_dir / "_static" / "language_data.js").read_text(encoding="utf-8")
+    assert "function splitQuery" in language_data, "the Japanese query splitter is not shipped"
+    assert "book/intro" in pages_found(index, "再構成誤差")
+    assert "book/intro" in pages_found(index, "異常度")
+    assert "notebooks/00_environment" in pages_found(index, "実行環境")
+    assert pages_found(index, "存在しない語") == set()

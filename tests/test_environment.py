@@ -1,0 +1,323 @@
+"""Consistency checks on the project's environment files, notebooks and entry points.
+
+requirements.txt is the one place pins live; environment.yml and pyproject.toml must agree
+with it. These tests read files only (no network, no install).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Marker environments we promise to support: the Linux x86_64 CI/dev machines, Apple-silicon
+# macOS, and Linux aarch64 (e.g. Docker on a Mac).
+TARGETS = {
+    "linux-x86_64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "os_name": "posix",
+    },
+    "darwin-arm64": {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "platform_machine": "arm64",
+        "os_name": "posix",
+    },
+    "linux-aarch64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "aarch64",
+        "os_name": "posix",
+    },
+}
+TF_NAMES = {"tensorflow", "tensorflow-cpu"}
+
+
+def marker_env(target: str) -> dict[str, str]:
+    env = dict(default_environment())
+    env.update(
+        python_version="3.11",
+        python_full_version="3.11.7",
+        implementation_name="cpython",
+        platform_python_implementation="CPython",
+        extra="",
+    )
+    env.update(TARGETS[target])
+    return env
+
+
+def requirement_lines(text: str) -> list[tuple[int, str]]:
+    """Non-blank, non-comment lines of a requirements file, with their line numbers."""
+    out = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            out.append((lineno, line))
+    return out
+
+
+def parse_requirements(text: str) -> list[Requirement]:
+    return [Requirement(line) for _, line in requirement_lines(text)]
+
+
+def pins_for(reqs: list[Requirement], target: str) -> dict[str, str]:
+    """{canonical name: pinned version} of the requirements selected on `target`."""
+    env = marker_env(target)
+    pins: dict[str, str] = {}
+    for req in reqs:
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        assert name not in pins, f"{req.name} is pinned twice for {target}"
+        (spec,) = req.specifier
+        pins[name] = spec.version
+    return pins
+
+
+@pytest.fixture(scope="module")
+def requirements_text() -> str:
+    return (ROOT / "requirements.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def environment_yml() -> dict:
+    return yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+
+
+# (c) -----------------------------------------------------------------------------------------
+
+
+def check_all_pinned(text: str) -> list[str]:
+    problems = []
+    for lineno, line in requirement_lines(text):
+        if line.startswith("-"):
+            problems.append(f"line {lineno}: option lines are not allowed here: {line!r}")
+            continue
+        try:
+            req = Requirement(line)
+        except Exception as exc:  # packaging.requirements.InvalidRequirement
+            problems.append(f"line {lineno}: not a requirement: {line!r} ({exc})")
+            continue
+        specs = list(req.specifier)
+        if req.url or len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
+            problems.append(f"line {lineno}: not pinned with a single exact '==': {line!r}")
+    return problems
+
+
+def test_every_requirement_is_pinned_exactly(requirements_text):
+    assert requirement_lines(requirements_text), "requirements.txt has no requirements"
+    assert check_all_pinned(requirements_text) == []
+
+
+def test_check_all_pinned_catches_loose_lines():
+    assert check_all_pinned("numpy==2.4.6\n") == []
+    assert len(check_all_pinned("numpy>=2\npandas\nkeras==3.*\n-e .\n")) == 4
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_no_package_pinned_twice(requirements_text, target):
+    pins_for(parse_requirements(requirements_text), target)  # asserts on duplicates
+
+
+# (a) -----------------------------------------------------------------------------------------
+
+
+def test_environment_yml_takes_its_pins_from_requirements(environment_yml, requirements_text):
+    deps = environment_yml["dependencies"]
+    pip_sections = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
+    assert len(pip_sections) == 1, "environment.yml needs exactly one pip: section"
+    (pip_items,) = pip_sections
+    assert "pip" in deps, "environment.yml must install pip itself"
+
+    uses_requirements = any(re.fullmatch(r"-r\s+requirements\.txt", i.strip()) for i in pip_items)
+    req_pins = {str(r) for r in parse_requirements(requirements_text)}
+    listed = [i for i in pip_items if not i.strip().startswith("-")]
+    assert uses_requirements or listed, "environment.yml pip: section installs nothing"
+    for item in listed:
+        assert str(Requirement(item)) in req_pins, (
+            f"environment.yml pins {item!r}, which is not the pin in requirements.txt"
+        )
+    if not uses_requirements:
+        assert {str(Requirement(i)) for i in listed} == req_pins
+    # conda packages other than python and pip would bypass requirements.txt
+    conda_pkgs = [d for d in deps if isinstance(d, str)]
+    extra = [d for d in conda_pkgs if re.split(r"[=<>! ]", d)[0] not in {"python", "pip"}]
+    assert extra == [], f"install these through requirements.txt, not conda: {extra}"
+
+
+def test_environment_yml_python_matches_pyproject(environment_yml, pyproject):
+    pythons = [
+        d for d in environment_yml["dependencies"] if isinstance(d, str) and d.startswith("python")
+    ]
+    assert pythons == ["python=3.11"], pythons
+    requires_python = SpecifierSet(pyproject["project"]["requires-python"])
+    assert "3.11" in requires_python
+    assert requires_python.contains("3.11.0")
+
+
+def test_environment_yml_installs_the_package_editable(environment_yml):
+    (pip_items,) = [d["pip"] for d in environment_yml["dependencies"] if isinstance(d, dict)]
+    assert "-e ." in [i.strip() for i in pip_items]
+
+
+# (b) -----------------------------------------------------------------------------------------
+
+
+def unsatisfied(pyproject_deps: list[str], pins: dict[str, str], target: str) -> list[str]:
+    env = marker_env(target)
+    problems = []
+    for dep in pyproject_deps:
+        req = Requirement(dep)
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        if name not in pins:
+            problems.append(f"{target}: {req.name} is not pinned in requirements.txt")
+        elif not req.specifier.contains(pins[name], prereleases=True):
+            problems.append(f"{target}: pin {req.name}=={pins[name]} is outside {req.specifier}")
+    return problems
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_pyproject_dependencies_satisfied_by_pins(pyproject, requirements_text, target):
+    pins = pins_for(parse_requirements(requirements_text), target)
+    assert unsatisfied(pyproject["project"]["dependencies"], pins, target) == []
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_exactly_one_tensorflow_per_platform(pyproject, requirements_text, target):
+    env = marker_env(target)
+    pinned = set(pins_for(parse_requirements(requirements_text), target)) & TF_NAMES
+    declared = {
+        canonicalize_name(r.name)
+        for r in map(Requirement, pyproject["project"]["dependencies"])
+        if r.marker is None or r.marker.evaluate(env)
+    } & TF_NAMES
+    assert len(pinned) == 1, f"{target}: requirements.txt selects {pinned}"
+    assert pinned == declared, f"{target}: requirements.txt {pinned} vs pyproject {declared}"
+    expected = "tensorflow-cpu" if target == "linux-x86_64" else "tensorflow"
+    assert pinned == {expected}
+
+
+def test_build_backend_satisfied_by_pins(pyproject, requirements_text):
+    # The Makefile installs the package with --no-build-isolation, using the pinned setuptools.
+    pins = pins_for(parse_requirements(requirements_text), "linux-x86_64")
+    assert unsatisfied(pyproject["build-system"]["requires"], pins, "linux-x86_64") == []
+
+
+def test_unsatisfied_catches_a_bad_pin():
+    deps = ["keras>=3.15,<4", 'tensorflow>=2.21,<2.22 ; sys_platform == "darwin"']
+    assert unsatisfied(deps, {"keras": "3.15.1", "tensorflow": "2.21.0"}, "darwin-arm64") == []
+    assert len(unsatisfied(deps, {"keras": "3.14.0"}, "darwin-arm64")) == 2
+    assert unsatisfied(deps, {"keras": "3.15.1"}, "linux-x86_64") == []
+
+
+# (d) -----------------------------------------------------------------------------------------
+
+
+def committed_notebooks() -> list[Path]:
+    skip = {".venv", "_build", ".git", ".ipynb_checkpoints", "node_modules"}
+    found = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        found += [Path(dirpath, f) for f in filenames if f.endswith(".ipynb")]
+    return sorted(found)
+
+
+def notebook_problems(nb: dict) -> list[str]:
+    problems = []
+    for i, cell in enumerate(nb.get("cells", []), start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        if cell.get("outputs"):
+            problems.append(f"cell {i} has outputs")
+        if cell.get("execution_count") is not None:
+            problems.append(f"cell {i} has execution_count {cell['execution_count']}")
+    kernelspec = nb.get("metadata", {}).get("kernelspec", {})
+    if kernelspec.get("name") != "python3":
+        problems.append(f"kernelspec name is {kernelspec.get('name')!r}, not 'python3'")
+    for key, value in kernelspec.items():
+        if isinstance(value, str) and ("/" in value or "\\" in value):
+            problems.append(f"kernelspec {key} contains a path: {value!r}")
+    return problems
+
+
+def test_there_are_notebooks():
+    assert committed_notebooks(), "no notebooks found"
+
+
+@pytest.mark.parametrize(
+    "path", committed_notebooks(), ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_notebook_is_clean(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook_problems(nb) == []
+
+
+def test_notebook_problems_catches_outputs_and_paths():
+    dirty = {
+        "cells": [{"cell_type": "code", "execution_count": 3, "outputs": [{"text": "x"}]}],
+        "metadata": {"kernelspec": {"name": "/home/me/.venv/bin/python", "display_name": "x"}},
+    }
+    assert len(notebook_problems(dirty)) == 4
+
+
+# (e) -----------------------------------------------------------------------------------------
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = ROOT / ".ci" / "run"
+    assert os.access(ci, os.X_OK), ".ci/run must be executable"
+    commands = [
+        line.strip()
+        for line in ci.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert "make test" in commands
+
+
+def test_readme_documents_the_two_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make book" in readme
+    assert "make test" in readme
+
+
+def test_toc_entries_exist():
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    missing = [
+        doc
+        for doc in toc_documents(toc)
+        if not any((ROOT / f"{doc}{suffix}").is_file() for suffix in ("", ".md", ".ipynb"))
+    ]
+    assert missing == []
+
+
+def toc_documents(node) -> list[str]:
+    """Every `root`/`file` entry of a jb-book toc, in order, without suffix."""
+    docs = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                docs.append(re.sub(r"\.(md|ipynb)$", "", node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []):
+                docs += toc_documents(child)
+    return docs
