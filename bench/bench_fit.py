@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import aeutil
 from aeutil._keras import keras
 
+import numpy as np
 from article_original import ArticleAutoEncoderUtil
 
 COLUMNS = ["feature1", "feature2"]

@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import aeutil  # noqa: E402
+
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-
-import aeutil  # noqa: E402
 
 COLUMNS = ["feature1", "feature2"]
 

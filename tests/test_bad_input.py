@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import pytest
-
 from aeutil import (
     AutoEncoderUtil,
     ColumnNotFoundError,
     InvalidDataError,
     NotFittedError,
 )
+
+import numpy as np
+import pandas as pd
+import pytest
 
 COLUMNS = ["feature1", "feature2"]
 

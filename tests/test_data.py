@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from aeutil import make_1d_data, make_three_clusters, make_uniform_points
+
 import numpy as np
 import pandas as pd
-
-from aeutil import make_1d_data, make_three_clusters, make_uniform_points
 
 
 def test_three_clusters_shape_centres_and_outliers():

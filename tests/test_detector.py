@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import aeutil
+from aeutil import AutoEncoderDetector
+
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-
-import aeutil
-from aeutil import AutoEncoderDetector
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import aeutil
+from aeutil import plot_ae_results, plot_ae_results_1d, setup_japanese_font
+
 import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
-
-import aeutil
-from aeutil import plot_ae_results, plot_ae_results_1d, setup_japanese_font
 
 COLUMNS = ["feature1", "feature2"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from aeutil import InvalidDataError, read_csv
+
 import pandas as pd
 import pytest
-
-from aeutil import InvalidDataError, read_csv
 
 CP932_ONLY = "①㈱髙"
 

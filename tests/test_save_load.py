@@ -9,12 +9,12 @@ import sys
 import textwrap
 import zipfile
 
+import aeutil
+from aeutil import AutoEncoderUtil, ModelFileError
+
 import numpy as np
 import pandas as pd
 import pytest
-
-import aeutil
-from aeutil import AutoEncoderUtil, ModelFileError
 
 COLUMNS = ["feature1", "feature2"]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import aeutil
+from aeutil import AutoEncoderUtil
+
 import numpy as np
 import pandas as pd
 import pytest
-
-import aeutil
-from aeutil import AutoEncoderUtil
 
 COLUMNS = ["feature1", "feature2"]
 
