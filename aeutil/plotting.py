@@ -125,6 +125,7 @@ def plot_ae_results(
     *,
     resolution: int = 200,
     title: str = "オートエンコーダによる異常検知の結果 (2次元)",
+    legend_loc: str = "best",
 ) -> Figure:
     """2 次元データの判定結果を、再構成誤差のマップと判定境界つきで描く (第2章で導入)。
 
@@ -147,6 +148,8 @@ def plot_ae_results(
         背景のマップの格子の細かさ (一辺の点の数)。
     title : str
         グラフのタイトル。
+    legend_loc : str, default "best"
+        凡例の位置 (matplotlib の ``loc``。例: ``"upper left"``)。
 
     Returns
     -------
@@ -209,7 +212,7 @@ def plot_ae_results(
     )
     ax.grid(True, alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + extra_handles, loc="best", fontsize=9, framealpha=0.9)
+    ax.legend(handles=handles + extra_handles, loc=legend_loc, fontsize=9, framealpha=0.9)
     return fig
 
 
@@ -223,6 +226,7 @@ def plot_ae_results_1d(
     *,
     resolution: int = 400,
     title: str = "オートエンコーダによる異常検知の結果 (1次元)",
+    legend_loc: str = "best",
 ) -> Figure:
     """1 次元データの判定結果を、再構成誤差の曲線と閾値の線つきで描く (第6章で導入)。
 
@@ -249,6 +253,8 @@ def plot_ae_results_1d(
         曲線を描く点の数。
     title : str
         グラフのタイトル。
+    legend_loc : str, default "best"
+        凡例の位置 (matplotlib の ``loc``。例: ``"upper left"``)。
 
     Returns
     -------
@@ -304,5 +310,5 @@ def plot_ae_results_1d(
         title=title,
     )
     ax.grid(True, alpha=0.4)
-    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+    ax.legend(loc=legend_loc, fontsize=9, framealpha=0.9)
     return fig

@@ -118,3 +118,8 @@ def test_plot_1d_without_model():
     ax = fig.axes[0]
     assert _scatter_labels(ax) == ["学習データ(正常)", "学習データ(異常)"]
     assert ax.get_lines() == []
+
+
+def test_legend_location_can_be_chosen(fitted, clusters):
+    fig = plot_ae_results(clusters.values, None, None, None, fitted, legend_loc="upper right")
+    assert fig.axes[0].get_legend()._loc == 1  # matplotlib's code for "upper right"
