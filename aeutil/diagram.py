@@ -58,9 +58,7 @@ def _check_layer_sizes(layer_sizes: Sequence[int]) -> list[int]:
         try:
             value = operator.index(size)
         except TypeError:
-            raise ValueError(
-                f"{position} 番目の層の大きさが整数ではありません: {size!r}"
-            ) from None
+            raise ValueError(f"{position} 番目の層の大きさが整数ではありません: {size!r}") from None
         if value < 1:
             raise ValueError(
                 f"{position} 番目の層の大きさは 1 以上にしてください (いまは {value})。"
@@ -151,9 +149,7 @@ def plot_autoencoder_diagram(
     else:
         names = [str(label) for label in labels]
         if len(names) != len(sizes):
-            raise ValueError(
-                f"labels の数 ({len(names)}) が層の数 ({len(sizes)}) と合いません。"
-            )
+            raise ValueError(f"labels の数 ({len(names)}) が層の数 ({len(sizes)}) と合いません。")
 
     setup_japanese_font()
     n_layers = len(sizes)
@@ -164,9 +160,8 @@ def plot_autoencoder_diagram(
         return [(size - 1) / 2 * _Y_STEP - k * _Y_STEP for k in range(size)]
 
     half_height = (tallest - 1) / 2 * _Y_STEP
-    fig = Figure(
-        figsize=(1.75 * n_layers + 0.8, 0.42 * tallest + 2.6), layout="constrained"
-    )
+    label_y = half_height + _RADIUS + 0.45
+    fig = Figure(figsize=(1.75 * n_layers + 0.8, 0.42 * tallest + 2.6), layout="constrained")
     ax = fig.add_subplot()
 
     # edges first (below the neurons): one LineCollection per pair of layers
@@ -208,38 +203,63 @@ def plot_autoencoder_diagram(
                     zorder=2,
                 )
             )
-        weight = "bold" if i == code else "normal"
+        # IPAex Gothic has no bold face (matplotlib would log a warning): use colour instead
         ax.text(
-            xs[i], half_height + 0.55, names[i], ha="center", va="bottom",
-            fontsize=11, fontweight=weight, linespacing=1.2,
+            xs[i],
+            label_y,
+            names[i],
+            ha="center",
+            va="bottom",
+            fontsize=11,
+            color="#b35900" if i == code else "black",
+            linespacing=1.2,
         )
         ax.text(
-            xs[i], -half_height - 0.45, f"{size} 個", ha="center", va="top",
-            fontsize=9.5, color="#44505f",
+            xs[i],
+            -half_height - 0.45,
+            f"{size} 個",
+            ha="center",
+            va="top",
+            fontsize=9.5,
+            color="#44505f",
         )
 
     # the flow: compress on the left half, restore on the right half
     arrow_y = -half_height - 1.05
     ax.annotate(
-        "", xy=(xs[code] - 0.3, arrow_y), xytext=(xs[0], arrow_y),
+        "",
+        xy=(xs[code] - 0.3, arrow_y),
+        xytext=(xs[0], arrow_y),
         arrowprops={"arrowstyle": "-|>", "color": "#33507a", "linewidth": 1.6},
     )
     ax.text(
-        (xs[0] + xs[code]) / 2, arrow_y - 0.12, "エンコード（圧縮）", ha="center", va="top",
-        fontsize=10, color="#33507a",
+        (xs[0] + xs[code]) / 2,
+        arrow_y - 0.12,
+        "エンコード（圧縮）",
+        ha="center",
+        va="top",
+        fontsize=10,
+        color="#33507a",
     )
     ax.annotate(
-        "", xy=(xs[-1], arrow_y), xytext=(xs[code] + 0.3, arrow_y),
+        "",
+        xy=(xs[-1], arrow_y),
+        xytext=(xs[code] + 0.3, arrow_y),
         arrowprops={"arrowstyle": "-|>", "color": "#2f7a45", "linewidth": 1.6},
     )
     ax.text(
-        (xs[code] + xs[-1]) / 2, arrow_y - 0.12, "デコード（復元）", ha="center", va="top",
-        fontsize=10, color="#2f7a45",
+        (xs[code] + xs[-1]) / 2,
+        arrow_y - 0.12,
+        "デコード（復元）",
+        ha="center",
+        va="top",
+        fontsize=10,
+        color="#2f7a45",
     )
 
     margin = 0.9
     ax.set_xlim(xs[0] - margin, xs[-1] + margin)
-    ax.set_ylim(arrow_y - 0.75, half_height + 1.45)
+    ax.set_ylim(arrow_y - 0.75, label_y + 0.95)
     ax.set_aspect("equal")
     ax.set_axis_off()
     return fig
