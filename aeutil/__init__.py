@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .data import make_1d_data, make_three_clusters, make_uniform_points
 from .detector import AutoEncoderDetector
+from .diagram import plot_autoencoder_diagram
 from .io import read_csv
 from .plotting import plot_ae_results, plot_ae_results_1d, setup_japanese_font
 from .util import AutoEncoderUtil
@@ -35,6 +36,7 @@ __all__ = [
     "make_uniform_points",
     "plot_ae_results",
     "plot_ae_results_1d",
+    "plot_autoencoder_diagram",
     "read_csv",
     "setup_japanese_font",
 ]
