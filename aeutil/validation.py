@@ -154,7 +154,7 @@ def to_matrix(
             if pd.api.types.is_bool_dtype(col.dtype) or bad.any():
                 pos = int(np.argmax(bad)) if bad.any() else 0
                 raise InvalidDataError(
-                    f"{source}の{label}に数値でない値があります: "
+                    f"{source}の{label} に数値でない値があります: "
                     f"{_describe_row(index, pos)} の値 {col.iloc[pos]!r}"
                 )
             col = converted
@@ -164,14 +164,14 @@ def to_matrix(
             pos = int(np.argmin(finite))
             kind = "欠損値 (NaN)" if np.isnan(column_values[pos]) else "無限大 (inf)"
             raise InvalidDataError(
-                f"{source}の{label}に{kind}があります: {_describe_row(index, pos)}"
+                f"{source}の{label} に{kind} があります: {_describe_row(index, pos)}"
             )
         with np.errstate(over="ignore"):
             as32 = column_values.astype(np.float32)
         if not np.isfinite(as32).all():
             pos = int(np.argmin(np.isfinite(as32)))
             raise InvalidDataError(
-                f"{source}の{label}の値が大きすぎます (float32 の範囲外): "
+                f"{source}の{label} の値が大きすぎます (float32 の範囲外): "
                 f"{_describe_row(index, pos)}"
             )
         out[:, j] = as32
