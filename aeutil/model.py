@@ -120,6 +120,9 @@ class Standardize(keras.layers.Layer):
 class ReconstructionError(keras.layers.Layer):
     """標準化した入力と再構成から、行ごとの平均二乗誤差を計算する層 (第2章で導入)。
 
+    入力が 3 次元 (サンプル × 時刻 × チャンネル) のときは、時刻とチャンネルの
+    すべてにわたって平均し、サンプルごとに 1 つの値を返します。
+
     採点に必要な付帯情報 (列名・閾値) もこの層の設定として保存します。
 
     Parameters
@@ -150,10 +153,13 @@ class ReconstructionError(keras.layers.Layer):
 
     def call(self, inputs):
         z, z_hat = inputs
-        return keras.ops.mean(keras.ops.square(z - z_hat), axis=-1)
+        squared = keras.ops.square(z - z_hat)
+        # one score per sample: average over every axis but the batch axis
+        # (features for tables, time steps and channels for windows of a time series)
+        return keras.ops.mean(keras.ops.reshape(squared, (keras.ops.shape(squared)[0], -1)), axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return input_shape[0][:-1]
+        return input_shape[0][:1]
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -423,9 +429,38 @@ class _NumpyForward:
         return out
 
 
-def scorer_for(model: keras.Model) -> _NumpyForward:
-    """モデルの重みを取り出して、高速な採点器を作る。"""
-    return _NumpyForward(model)
+class _KerasForward:
+    """Dense 以外の層 (LSTM、Conv1D など) を含むモデルの採点器。
+
+    ``model.predict`` (既定で 32 件ずつ) ではなく、コンパイル済みの関数に
+    大きな塊で渡して計算します。
+    """
+
+    def __init__(self, model: keras.Model, chunk: int = 4096) -> None:
+        self.chunk = chunk
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty(X.shape[0], dtype=np.float32)
+        for start in range(0, X.shape[0], self.chunk):
+            out[start : start + self.chunk] = self._call(
+                tf.constant(X[start : start + self.chunk], dtype=tf.float32)
+            ).numpy()
+        return out
+
+
+_NUMPY_LAYERS = (keras.layers.InputLayer, keras.layers.Dense, Standardize, ReconstructionError)
+
+
+def scorer_for(model: keras.Model) -> _NumpyForward | _KerasForward:
+    """モデルから高速な採点器を作る。
+
+    Dense 層だけのモデルは重みを取り出して NumPy の行列積で計算し、
+    それ以外 (LSTM、Conv1D など) はコンパイル済みの Keras の計算を大きな塊で使います。
+    """
+    if all(isinstance(layer, _NUMPY_LAYERS) for layer in model.layers):
+        return _NumpyForward(model)
+    return _KerasForward(model)
 
 
 def reconstruction_error(model: keras.Model, X: np.ndarray) -> np.ndarray:

@@ -188,3 +188,26 @@ def test_fit_and_predict_are_quiet(clusters, capfd):
     out, err = capfd.readouterr()
     assert out == ""
     assert err == ""
+
+
+def test_window_models_score_one_value_per_window():
+    """The error layer averages over time and channels; non-Dense models use the Keras path."""
+    from aeutil._keras import keras
+    from aeutil.model import ReconstructionError, Standardize, scorer_for, train_autoencoder
+
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(64, 10, 3)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((10, 3))
+    z = Standardize(np.zeros(3), np.ones(3), name="standardize")(inputs)
+    h = keras.layers.LSTM(4)(z)
+    h = keras.layers.RepeatVector(10)(h)
+    h = keras.layers.LSTM(4, return_sequences=True)(h)
+    z_hat = keras.layers.TimeDistributed(keras.layers.Dense(3))(h)
+    err = ReconstructionError(["a", "b", "c"], name="anomaly_score")([z, z_hat])
+    model = keras.Model(inputs, err)
+    result = train_autoencoder(model, windows, epochs=2, batch_size=16)
+    assert len(result.history["loss"]) == 2
+    scores = scorer_for(model)(windows)
+    assert scores.shape == (64,)
+    np.testing.assert_allclose(scores, np.asarray(model(windows)), rtol=1e-5, atol=1e-7)
