@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -107,8 +109,20 @@ class Standardize(keras.layers.Layer):
         self.mean = np.asarray(mean, dtype=np.float32)
         self.scale = np.asarray(scale, dtype=np.float32)
 
+    def build(self, input_shape) -> None:
+        # kept as (non-trainable) weights rather than graph constants, so that one compiled
+        # training loop serves every model of the same shape, whatever the data's scale
+        self._mean = self.add_weight(
+            name="mean", shape=self.mean.shape, initializer="zeros", trainable=False
+        )
+        self._scale = self.add_weight(
+            name="scale", shape=self.scale.shape, initializer="ones", trainable=False
+        )
+        self._mean.assign(self.mean)
+        self._scale.assign(self.scale)
+
     def call(self, inputs):
-        return (inputs - self.mean) / self.scale
+        return (inputs - self._mean) / self._scale
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -272,6 +286,84 @@ def _make_optimizer(name: str, lr: float) -> keras.optimizers.Optimizer:
     return optimizers[key](learning_rate=lr)
 
 
+class _CompiledTrainer:
+    """1 エポック分の学習を 1 回のグラフ実行で行う、形ごとに使い回す学習器。
+
+    TensorFlow のグラフを作る (トレースする) のに 0.3〜0.5 秒かかるため、同じ形の
+    モデル・同じ行数・同じバッチサイズ・同じ最適化手法なら、作ったグラフを使い回します。
+    学習のたびに、ひな形のモデルに初期の重みを写し、最適化手法の状態 (モーメントなど)
+    を 0 に戻してから始めるので、結果は毎回グラフを作り直したときとビット単位で同じです。
+    """
+
+    def __init__(self, model: keras.Model, optimizer: str, n: int, batch: int) -> None:
+        self.model = keras.Model.from_config(model.get_config())
+        self.optimizer = _make_optimizer(optimizer, 1e-3)
+        variables = self.model.trainable_variables
+        self.optimizer.build(variables)
+        template, opt = self.model, self.optimizer
+        n_full, rest = divmod(n, batch)
+
+        def step(xb):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(template(xb, training=True))
+            grads = tape.gradient(loss, variables)
+            opt.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+
+        @tf.function
+        def run_epoch(x, perm):
+            # full batches in a graph loop with a static batch shape, then the remainder
+            full = tf.reshape(perm[: n_full * batch], [n_full, batch])
+            total = tf.constant(0.0, dtype=tf.float32)
+            for i in tf.range(n_full):
+                total += step(tf.gather(x, full[i])) * batch
+            if rest:
+                total += step(tf.gather(x, perm[n_full * batch :])) * rest
+            return total / n
+
+        @tf.function(reduce_retracing=True)
+        def evaluate(x):
+            return tf.reduce_mean(template(x, training=False))
+
+        self.run_epoch = run_epoch
+        self.evaluate = evaluate
+
+    def start(self, model: keras.Model, lr: float) -> None:
+        """ひな形に ``model`` の重みを写し、最適化手法の状態を初期化する。"""
+        self.model.set_weights(model.get_weights())
+        for var in self.optimizer.variables:
+            var.assign(np.zeros(var.shape, dtype=var.dtype))
+        self.optimizer.learning_rate = float(lr)
+
+
+_TRAINERS: OrderedDict[str, _CompiledTrainer] = OrderedDict()
+_MAX_TRAINERS = 32
+_PER_DATA_KEYS = {"name", "mean", "scale", "columns", "threshold", "threshold_percentile"}
+
+
+def _shape_key(model: keras.Model, optimizer: str, n: int, batch: int, sample_shape) -> str:
+    layers = []
+    for layer in model.layers:
+        config = {k: v for k, v in layer.get_config().items() if k not in _PER_DATA_KEYS}
+        layers.append((type(layer).__name__, config, [list(w.shape) for w in layer.weights]))
+    return json.dumps(
+        [layers, optimizer.lower(), n, batch, list(sample_shape)], sort_keys=True, default=str
+    )
+
+
+def _trainer_for(
+    model: keras.Model, optimizer: str, n: int, batch: int, sample_shape
+) -> _CompiledTrainer:
+    key = _shape_key(model, optimizer, n, batch, sample_shape)
+    trainer = _TRAINERS.pop(key, None)
+    if trainer is None:
+        trainer = _CompiledTrainer(model, optimizer, n, batch)
+    _TRAINERS[key] = trainer  # most recently used last
+    while len(_TRAINERS) > _MAX_TRAINERS:
+        _TRAINERS.popitem(last=False)
+    return trainer
+
+
 def train_autoencoder(
     model: keras.Model,
     X: np.ndarray,
@@ -290,6 +382,8 @@ def train_autoencoder(
     数百行の小さなデータではそれが学習時間のほとんどを占めます。ここでは
     1 エポック分のミニバッチ更新を ``tf.function`` の中でまとめて実行し、
     同じ Keras のモデルと最適化手法で、同じ計算をより速く行います。
+    作ったグラフは、同じ形のモデル・行数・バッチサイズ・最適化手法の学習で使い回します
+    (学習率は変えてよい)。使い回しても結果はビット単位で変わりません。
 
     Parameters
     ----------
@@ -324,35 +418,14 @@ def train_autoencoder(
         raise InvalidDataError(f"batch_size は 1 以上にしてください (いまは {batch_size})。")
     if patience is not None and patience < 1:
         raise InvalidDataError(f"patience は 1 以上にしてください (いまは {patience})。")
-    opt = _make_optimizer(optimizer, lr)
-    variables = model.trainable_variables
-    opt.build(variables)
-
     n = X.shape[0]
     batch = min(int(batch_size), n)
-    n_batches = -(-n // batch)
+    trainer = _trainer_for(model, optimizer, n, batch, tuple(X.shape[1:]))
+    trainer.start(model, lr)
     x_tensor = tf.constant(X, dtype=tf.float32)
-
-    @tf.function(autograph=True)
-    def run_epoch(perm):
-        total = tf.constant(0.0, dtype=tf.float32)
-        for i in tf.range(n_batches):
-            idx = perm[i * batch : tf.minimum((i + 1) * batch, n)]
-            xb = tf.gather(x_tensor, idx)
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(model(xb, training=True))
-            grads = tape.gradient(loss, variables)
-            opt.apply_gradients(zip(grads, variables, strict=True))
-            total += loss * tf.cast(tf.shape(idx)[0], tf.float32)
-        return total / n
-
     val_tensor = None
     if validation_data is not None and len(validation_data):
         val_tensor = tf.constant(validation_data, dtype=tf.float32)
-
-        @tf.function
-        def evaluate(x):
-            return tf.reduce_mean(model(x, training=False))
 
     rng = np.random.default_rng(seed)
     history: dict[str, list[float]] = {"loss": []}
@@ -366,15 +439,15 @@ def train_autoencoder(
     stopped_early = False
     for epoch in range(int(epochs)):
         perm = tf.constant(rng.permutation(n).astype(np.int32))
-        history["loss"].append(float(run_epoch(perm)))
+        history["loss"].append(float(trainer.run_epoch(x_tensor, perm)))
         if val_tensor is not None:
-            history["val_loss"].append(float(evaluate(val_tensor)))
+            history["val_loss"].append(float(trainer.evaluate(val_tensor)))
         if patience is None:
             continue
         current = history[monitor][-1]
         if current < best_value:
             best_value, best_epoch, wait = current, epoch, 0
-            best_weights = [v.numpy() for v in model.weights]
+            best_weights = trainer.model.get_weights()
         else:
             wait += 1
             if wait >= patience:
@@ -382,9 +455,7 @@ def train_autoencoder(
                 break
     if patience is None:
         best_epoch = len(history["loss"]) - 1
-    elif best_weights is not None:
-        for var, value in zip(model.weights, best_weights, strict=True):
-            var.assign(value)
+    model.set_weights(best_weights if best_weights is not None else trainer.model.get_weights())
     return TrainingResult(history=history, best_epoch=best_epoch, stopped_early=stopped_early)
 
 
