@@ -461,8 +461,9 @@ def train_autoencoder(
 
 # --- scoring -----------------------------------------------------------------
 
-#: 採点で一度に計算する行数 (メモリの上限を抑えるため)。
-SCORE_CHUNK_ROWS = 65_536
+#: 採点で一度に計算する行数。中間結果が CPU のキャッシュに収まる大きさにすると、
+#: 縦に長い行列積 (OpenBLAS が苦手とする形) を避けられ、何倍も速くなる。
+SCORE_CHUNK_ROWS = 8_192
 
 
 class _NumpyForward:
@@ -471,9 +472,6 @@ class _NumpyForward:
     def __init__(self, model: keras.Model) -> None:
         std = model.get_layer("standardize")
         self.mean = np.asarray(std.mean, dtype=np.float32)
-        self.inv_scale = (np.float32(1.0) / np.asarray(std.scale, dtype=np.float32)).astype(
-            np.float32
-        )
         self.scale = np.asarray(std.scale, dtype=np.float32)
         self.layers: list[tuple[np.ndarray, np.ndarray, object]] = []
         for layer in model.layers:
@@ -488,7 +486,8 @@ class _NumpyForward:
         out = np.empty(X.shape[0], dtype=np.float32)
         for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
             stop = start + SCORE_CHUNK_ROWS
-            z = (X[start:stop] - self.mean) / self.scale
+            z = X[start:stop] - self.mean
+            z /= self.scale
             h = z
             for kernel, bias, act in self.layers:
                 h = h @ kernel

@@ -145,6 +145,22 @@ def to_matrix(
     if n_rows == 0 or not values:
         raise InvalidDataError(f"{source}が空です (行 {n_rows}、列 {len(values)})。")
 
+    # fast path: numeric columns, all finite (one conversion, one check)
+    if all(
+        pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+        for col in values
+    ):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if isinstance(data, pd.DataFrame):
+                fast = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+            else:
+                fast = np.asarray(arr, dtype=np.float32)
+        if np.isfinite(fast).all():
+            # never hand back (a view of) the caller's own array
+            shared = fast is data or not fast.flags.owndata or not fast.flags.c_contiguous
+            return np.array(fast, order="C", copy=True) if shared else fast
+    # slow path: find and name the first problem, column by column
+
     out = np.empty((n_rows, len(values)), dtype=np.float32)
     for j, (name, col) in enumerate(zip(names, values, strict=True)):
         label = f"列 {name!r}" if isinstance(data, pd.DataFrame) else name

@@ -126,3 +126,22 @@ def test_bad_activation(clusters):
 def test_df_must_be_a_dataframe():
     with pytest.raises(InvalidDataError, match="DataFrame"):
         AutoEncoderUtil(df=[[1, 2], [3, 4]])
+
+
+def test_to_matrix_never_returns_the_callers_array():
+    from aeutil.validation import to_matrix
+
+    arr = np.arange(12, dtype=np.float32).reshape(6, 2)
+    out = to_matrix(arr)
+    out[0, 0] = 99.0
+    assert arr[0, 0] == 0.0
+    frame = pd.DataFrame(arr.copy(), columns=["a", "b"])
+    out = to_matrix(frame, ["a", "b"])
+    out[1, 1] = 99.0
+    assert frame.iloc[1, 1] == 3.0
+
+
+def test_float32_overflow_is_reported():
+    df = pd.DataFrame({"a": [1.0, 1e300], "b": [0.0, 0.0]})
+    with pytest.raises(InvalidDataError, match="大きすぎます"):
+        AutoEncoderUtil(df=df).fit(["a", "b"], epochs=1)
