@@ -1,0 +1,8 @@
+"""``python -m aeutil`` で :mod:`aeutil.cli` のコマンドを実行する (第11章で導入)。"""
+
+from __future__ import annotations
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""The aeutil command: fit and score CSV files, chunked, atomic, with clear Japanese errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import aeutil
+from aeutil.cli import LABEL_COLUMN, SCORE_COLUMN, main
+
+import numpy as np
+import pandas as pd
+import pytest
+
+COLUMNS = ["温度", "振動", "電流"]
+MACHINES = ["①号機", "㈱髙橋製作所 ライン2", "③号機"]  # ①・㈱・髙 exist only in CP932
+
+
+def _sensor_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    temperature = rng.normal(60.0, 1.5, n)
+    frame = pd.DataFrame(
+        {
+            "設備名": [MACHINES[i % len(MACHINES)] for i in range(n)],
+            "温度": temperature.round(2),
+            "振動": (0.5 + 0.02 * (temperature - 60.0) + rng.normal(0.0, 0.01, n)).round(4),
+            "電流": (10.0 + 0.1 * (temperature - 60.0) + rng.normal(0.0, 0.05, n)).round(3),
+            "ロット": [f"{i % 7:05d}" for i in range(n)],  # zero-padded text must stay as it is
+        }
+    )
+    return frame
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A model fitted once by the command on a Shift-JIS training file."""
+    folder = tmp_path_factory.mktemp("cli_model")
+    train = folder / "train.csv"
+    _sensor_frame(300, seed=0).to_csv(train, index=False, encoding="cp932")
+    model = folder / "model.keras"
+    code = main(["fit", str(train), "--columns", ",".join(COLUMNS), "--model", str(model),
+                 "--epochs", "20", "--seed", "3"])
+    assert code == 0
+    assert _files(folder) == ["model.keras", "train.csv"]  # one model file, no leftovers
+    return model
+
+
+@pytest.fixture
+def new_csv(tmp_path) -> Path:
+    """New data in Shift-JIS, columns in another order than at fit time, plus anomalies."""
+    frame = _sensor_frame(250, seed=1)[["ロット", "電流", "設備名", "振動", "温度"]]
+    frame.loc[[10, 200], "振動"] = [0.9, 0.1]  # break the relation between the sensors
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False, encoding="cp932")
+    return path
+
+
+def test_fit_prints_a_japanese_summary(trained, tmp_path, capsys):
+    train = trained.parent / "train.csv"
+    model = tmp_path / "again.keras"
+    assert main(["fit", str(train), "--columns", "温度、振動,電流", "--model", str(model),
+                 "--epochs", "20", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "学習しました" in out and "閾値" in out and "300" in out and "所要時間" in out
+    util = aeutil.AutoEncoderUtil(model_path=model)
+    assert util.columns == COLUMNS
+    # same seed, same data: the same model as the fixture's
+    assert util.threshold == aeutil.AutoEncoderUtil(model_path=trained).threshold
+
+
+def test_round_trip_on_shift_jis(trained, new_csv, tmp_path, capsys):
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
+    assert "採点しました" in capsys.readouterr().out
+
+    # every input line comes back unchanged, with the two columns appended
+    in_lines = new_csv.read_bytes().decode("cp932").splitlines()
+    out_lines = out.read_bytes().decode("cp932").splitlines()
+    assert out_lines[0] == in_lines[0] + f",{SCORE_COLUMN},{LABEL_COLUMN}"
+    assert len(out_lines) == len(in_lines)
+    for before, after in zip(in_lines[1:], out_lines[1:], strict=True):
+        assert after.startswith(before + ",")
+    assert out_lines[1].startswith("00000,") and ",①号機," in out_lines[1]
+
+    scored = aeutil.read_csv(out)
+    assert list(scored.columns) == [*aeutil.read_csv(new_csv).columns, SCORE_COLUMN, LABEL_COLUMN]
+    util = aeutil.AutoEncoderUtil(model_path=trained)
+    y, loss, _ = util.predict(COLUMNS, df=aeutil.read_csv(new_csv))
+    np.testing.assert_array_equal(scored[SCORE_COLUMN].to_numpy().astype(np.float32), loss)
+    np.testing.assert_array_equal(scored[LABEL_COLUMN].to_numpy(), np.where(y == -1, "異常", "正常"))
+    assert set(scored.loc[[10, 200], LABEL_COLUMN]) == {"異常"}
+    assert _files(tmp_path) == ["new.csv", "scored.csv"]
+
+
+def test_chunked_scoring_gives_the_same_bytes(trained, tmp_path):
+    frame = _sensor_frame(403, seed=2)
+    frame.loc[5, "設備名"] = '点検済み, "再調整"\r\n担当: 髙橋'  # quoted field with a newline
+    path = tmp_path / "new.csv"
+    text = frame.to_csv(index=False, lineterminator="\r\n")  # Excel writes CRLF
+    lines = text.split("\r\n")
+    lines.insert(100, "")  # a blank line is skipped, in every chunking alike
+    path.write_bytes("\r\n".join(lines).encode("cp932"))
+
+    outputs = {}
+    for size in (1, 7, 101, 402, 100_000):  # 402 leaves a last chunk of one row
+        out = tmp_path / f"scored_{size}.csv"
+        assert main(["score", str(path), "--model", str(trained), "--output", str(out),
+                     "--chunksize", str(size)]) == 0
+        outputs[size] = out.read_bytes()
+    assert all(body == outputs[100_000] for body in outputs.values())
+    scored = aeutil.read_csv(tmp_path / "scored_1.csv")
+    assert len(scored) == 403
+    assert scored.loc[5, "設備名"] == '点検済み, "再調整"\r\n担当: 髙橋'
+    assert outputs[1].count(b"\r\n") == 403 + 1 + 1  # header + rows + the newline inside quotes
+
+
+def test_output_encoding_and_utf8_input(trained, tmp_path):
+    path = tmp_path / "new_utf8.csv"
+    _sensor_frame(50, seed=4).to_csv(path, index=False, encoding="utf-8-sig")
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(path), "--model", str(trained), "--output", str(out),
+                 "--encoding", "auto", "--output-encoding", "shift-jis"]) == 0
+    scored = aeutil.read_csv(out)  # Shift-JIS
+    assert scored.loc[0, "設備名"] == "①号機" and len(scored) == 50
+
+
+def _run_error(args: list[str], capsys) -> str:
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert captured.err.startswith("エラー: ")
+    return captured.err
+
+
+def test_error_missing_column_in_fit(tmp_path, new_csv, capsys):
+    model = tmp_path / "m.keras"
+    err = _run_error(["fit", str(new_csv), "--columns", "温度,圧力", "--model", str(model)], capsys)
+    assert "'圧力'" in err and "使える列" in err and "振動" in err
+    assert not model.exists()
+
+
+def test_error_wrong_encoding(trained, new_csv, tmp_path, capsys):
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(new_csv), "--model", str(trained), "--output", str(out),
+                      "--encoding", "utf-8"], capsys)
+    assert str(new_csv) in err and "--encoding shift-jis" in err
+    assert not out.exists()
+
+
+def test_error_utf8_file_read_as_shift_jis(trained, tmp_path, capsys):
+    path = tmp_path / "utf8.csv"
+    _sensor_frame(20, seed=5).to_csv(path, index=False, encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(path), "--model", str(trained), "--output", str(out)], capsys)
+    assert "--encoding utf-8" in err
+    assert not out.exists()
+
+
+def test_error_model_trained_on_other_columns(trained, tmp_path, capsys):
+    path = tmp_path / "other.csv"
+    pd.DataFrame({"圧力": [1.0, 2.0], "流量": [3.0, 4.0], "温度": [60.0, 61.0]}).to_csv(
+        path, index=False, encoding="cp932"
+    )
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(path), "--model", str(trained), "--output", str(out)], capsys)
+    assert "温度, 振動, 電流 で学習" in err and "'振動', '電流'" in err and "圧力" in err
+    assert _files(tmp_path) == ["other.csv"]
+
+
+def test_error_missing_model_file(new_csv, tmp_path, capsys):
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(new_csv), "--model", str(tmp_path / "nothing.keras"),
+                      "--output", str(out)], capsys)
+    assert "モデルファイルが見つかりません" in err and "nothing.keras" in err
+    assert not out.exists()
+
+
+def test_error_file_that_is_not_a_model(new_csv, tmp_path, capsys):
+    fake = tmp_path / "fake.keras"
+    fake.write_text("これはモデルではありません", encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(new_csv), "--model", str(fake), "--output", str(out)], capsys)
+    assert "fake.keras" in err and "モデルファイル" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("故障", "'故障' は数値ではありません"), ("", "空欄"), ("inf", "無限大")],
+)
+def test_error_bad_value_names_column_and_file_line(trained, tmp_path, capsys, value, expected):
+    frame = _sensor_frame(120, seed=6)
+    frame["振動"] = frame["振動"].astype(str)
+    frame.loc[95, "振動"] = value  # data row 95 (0-based) is line 97 of the file
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False, encoding="cp932")
+    out = tmp_path / "scored.csv"
+    out.write_text("前回の結果", encoding="utf-8")  # an old output must survive a failed run
+    err = _run_error(["score", str(path), "--model", str(trained), "--output", str(out),
+                      "--chunksize", "40"], capsys)  # the bad row is in the third chunk
+    assert "97 行目" in err and "'振動'" in err and expected in err
+    assert out.read_text(encoding="utf-8") == "前回の結果"
+    assert _files(tmp_path) == ["bad.csv", "scored.csv"]  # no temporary file left
+
+
+def test_error_bad_value_in_fit(tmp_path, capsys):
+    frame = _sensor_frame(30, seed=7)
+    frame["温度"] = frame["温度"].astype(str)
+    frame.loc[3, "温度"] = "--"
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False, encoding="cp932")
+    model = tmp_path / "m.keras"
+    err = _run_error(["fit", str(path), "--columns", "温度,振動", "--model", str(model)], capsys)
+    assert "5 行目" in err and "'温度'" in err and "'--'" in err
+    assert not model.exists()
+
+
+def test_error_usage_and_options(trained, new_csv, tmp_path, capsys):
+    err = _run_error(["score", str(new_csv), "--output", str(tmp_path / "o.csv")], capsys)
+    assert "次の引数が必要です: --model" in err
+    err = _run_error(["fit", str(new_csv), "--columns", "温度", "--model",
+                      str(tmp_path / "m.keras"), "--epochs", "0"], capsys)
+    assert "--epochs" in err and "1 以上の整数" in err
+    err = _run_error(["fit", str(new_csv), "--columns", "温度", "--model",
+                      str(tmp_path / "m.h5")], capsys)
+    assert ".keras" in err
+    err = _run_error(["score", str(new_csv), "--model", str(trained), "--output", str(new_csv)],
+                     capsys)
+    assert "入力ファイルと同じ" in err
+    assert _files(tmp_path) == ["new.csv"]
+
+
+def test_error_already_scored_file(trained, new_csv, tmp_path, capsys):
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
+    again = tmp_path / "again.csv"
+    err = _run_error(["score", str(out), "--model", str(trained), "--output", str(again)], capsys)
+    assert SCORE_COLUMN in err and not again.exists()
+
+
+def test_python_dash_m_help():
+    result = subprocess.run([sys.executable, "-m", "aeutil", "--help"], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "使い方: aeutil" in result.stdout and "score" in result.stdout
+    assert result.stderr == ""
+
+
+def test_installed_entry_point():
+    command = Path(sys.executable).with_name("aeutil")
+    if not command.exists():
+        pytest.skip("the aeutil command is not installed in this environment")
+    result = subprocess.run([str(command), "score", "--help"], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "再構成誤差" in result.stdout and result.stderr == ""
