@@ -270,6 +270,31 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         """
         return float(-np.mean(self.reconstruction_error(X)))
 
+    def set_threshold(self, threshold: float) -> AutoEncoderDetector:
+        """閾値を置き換える (第8章で導入)。
+
+        第8章の方法 (正常な検証データで誤検知率を決める、など) で選んだ閾値を
+        モデルに記録します。以後の ``predict`` はこの値を使い、:meth:`save` で保存されます。
+
+        Parameters
+        ----------
+        threshold : float
+            新しい閾値 (0 以上の有限の値)。
+
+        Returns
+        -------
+        AutoEncoderDetector
+            自分自身。
+        """
+        self._check_fitted()
+        value = float(threshold)
+        if not np.isfinite(value) or value < 0:
+            raise InvalidDataError(f"閾値は 0 以上の有限の値にしてください (いまは {threshold!r})。")
+        metadata_layer(self.model_).threshold = value
+        self.threshold_ = value
+        self.offset_ = -value
+        return self
+
     # -- persistence -----------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:

@@ -242,6 +242,22 @@ class AutoEncoderUtil:
         y_pred = np.where(loss > used, -1, 1)
         return y_pred, loss, used
 
+    def set_threshold(self, threshold: float) -> AutoEncoderUtil:
+        """閾値を置き換える (第8章で導入)。以後の ``predict`` と ``save_model`` に反映される。
+
+        Parameters
+        ----------
+        threshold : float
+            新しい閾値 (0 以上の有限の値)。
+
+        Returns
+        -------
+        AutoEncoderUtil
+            自分自身。
+        """
+        self.detector.set_threshold(threshold)
+        return self
+
     def reconstruction_error(self, X) -> np.ndarray:
         """配列や DataFrame の行ごとの再構成誤差を返す (グラフ描画などで使う)。
 

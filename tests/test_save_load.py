@@ -149,3 +149,19 @@ def test_failed_load_keeps_previous_model(fitted, tmp_path):
         util.load_model(bad)
     assert util.threshold == fitted.threshold
     assert os.fspath(util.model_path) == os.fspath(path)
+
+
+def test_set_threshold_is_used_and_saved(clusters, tmp_path):
+    util = AutoEncoderUtil(df=clusters, seed=2).fit(COLUMNS, epochs=3)
+    _, loss, _ = util.predict(COLUMNS)
+    new = float(np.percentile(loss, 50))
+    util.set_threshold(new)
+    y, _, used = util.predict(COLUMNS)
+    assert used == new and (y == -1).mean() == pytest.approx(0.5, abs=0.01)
+    path = tmp_path / "m.keras"
+    util.save_model(path)
+    assert AutoEncoderUtil(model_path=path).threshold == new
+    assert aeutil.AutoEncoderDetector.load(path).decision_function(clusters).min() < 0
+    with pytest.raises(aeutil.InvalidDataError, match="閾値"):
+        util.set_threshold(float("nan"))
+    assert util.threshold == new
