@@ -10,8 +10,15 @@ from __future__ import annotations
 from .data import make_1d_data, make_three_clusters, make_uniform_points
 from .detector import AutoEncoderDetector
 from .diagram import plot_autoencoder_diagram
+from .evaluation import Evaluation, evaluate, plot_roc_pr
 from .io import read_csv
 from .plotting import plot_ae_results, plot_ae_results_1d, setup_japanese_font
+from .thresholds import (
+    threshold_best_f1,
+    threshold_fixed_fpr,
+    threshold_mean_std,
+    threshold_percentile,
+)
 from .util import AutoEncoderUtil
 from .validation import (
     AEUtilError,
@@ -28,15 +35,22 @@ __all__ = [
     "AutoEncoderDetector",
     "AutoEncoderUtil",
     "ColumnNotFoundError",
+    "Evaluation",
     "InvalidDataError",
     "ModelFileError",
     "NotFittedError",
+    "evaluate",
     "make_1d_data",
     "make_three_clusters",
     "make_uniform_points",
     "plot_ae_results",
     "plot_ae_results_1d",
     "plot_autoencoder_diagram",
+    "plot_roc_pr",
     "read_csv",
     "setup_japanese_font",
+    "threshold_best_f1",
+    "threshold_fixed_fpr",
+    "threshold_mean_std",
+    "threshold_percentile",
 ]
