@@ -17,7 +17,7 @@ from .validation import InvalidDataError
 
 __all__ = ["SHUTTLE_COLUMNS", "load_shuttle", "split_normal_train"]
 
-#: :func:`load_shuttle` が返す特徴量の列名 (元のファイルの ``f1`` ... ``f9`` の順)。
+#: ``load_shuttle()`` が返す特徴量の列名 (元のファイルの ``f1`` ... ``f9`` の順)。
 SHUTTLE_COLUMNS: list[str] = [f"sensor{j}" for j in range(1, 10)]
 
 _RIVER_PIN = "river==0.26.1"
