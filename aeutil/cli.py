@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .io import normalize_encoding
+from .model import SCORE_CHUNK_ROWS
 from .util import AutoEncoderUtil
 from .validation import AEUtilError
 
@@ -620,13 +621,14 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def _score_chunk(util: AutoEncoderUtil, columns: list[str], X: np.ndarray):
     frame = pd.DataFrame(X, columns=columns)
-    if len(frame) == 1:
-        # 1 行だけの行列積は別の計算経路 (行列×ベクトル) になり、最後の桁が変わりうる。
-        # 2 行にして計算し、どんな分け方で読んでも同じ値になるようにする。
-        y, loss, _ = util.predict(columns, df=pd.concat([frame, frame], ignore_index=True))
-        return y[:1], loss[:1]
+    n = len(frame)
+    if n % SCORE_CHUNK_ROWS == 1:
+        # 採点器は SCORE_CHUNK_ROWS 行ずつ計算する。最後のブロックが 1 行だけだと行列×ベクトルの
+        # 別の計算経路になり、最後の桁が変わりうる。最後の行を 1 つ複製して計算し、
+        # どんな分け方で読んでも同じ値になるようにする。
+        frame = pd.concat([frame, frame.iloc[-1:]], ignore_index=True)
     y, loss, _ = util.predict(columns, df=frame)
-    return y, loss
+    return y[:n], loss[:n]
 
 
 def _run_score(args: argparse.Namespace) -> int:
