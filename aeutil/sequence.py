@@ -1,0 +1,422 @@
+"""時系列の窓を再構成するオートエンコーダ (Dense・LSTM・Conv1D、第9章で導入)。
+
+3 種類とも、表形式のデータ用のモデル (:mod:`aeutil.model`) と同じ部品でできています。
+
+窓 ``(窓の数, 時刻, チャンネル)`` → 標準化 (``Standardize``、チャンネルごと)
+→ エンコーダ → 潜在表現 → デコーダ → 再構成 → 再構成誤差 (``ReconstructionError``、
+時刻とチャンネルのすべてで平均して窓ごとに 1 つ)
+
+学習は :func:`aeutil.model.train_autoencoder`、採点は :func:`aeutil.model.scorer_for`、
+保存と読み込みは :mod:`aeutil.io` をそのまま使います。閾値・標準化の値・チャンネル名は
+``.keras`` ファイル 1 つに入ります。
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._keras import keras, tf
+from .io import load_keras_model, save_keras_model
+from .model import (
+    ReconstructionError,
+    Standardize,
+    metadata_layer,
+    scorer_for,
+    train_autoencoder,
+)
+from .validation import InvalidDataError, ModelFileError, NotFittedError
+
+__all__ = ["WINDOW_MODEL_KINDS", "WindowAutoEncoder", "build_window_autoencoder"]
+
+#: 使えるモデルの種類。
+WINDOW_MODEL_KINDS: tuple[str, ...] = ("dense", "lstm", "conv1d")
+
+_MODEL_PREFIX = "window_autoencoder_"
+
+
+def _dense_body(z, window: int, channels: int, latent: int, hidden: int):
+    h = keras.layers.Flatten(name="flatten")(z)
+    h = keras.layers.Dense(hidden, activation="relu", name="encoder_0")(h)
+    h = keras.layers.Dense(latent, activation="relu", name="code")(h)
+    h = keras.layers.Dense(hidden, activation="relu", name="decoder_0")(h)
+    h = keras.layers.Dense(window * channels, activation="linear", name="reconstruction_flat")(h)
+    return keras.layers.Reshape((window, channels), name="reconstruction")(h)
+
+
+def _lstm_body(z, window: int, channels: int, latent: int, hidden: int):
+    # the encoder LSTM's last state is the latent representation of the whole window
+    code = keras.layers.LSTM(latent, name="code")(z)
+    h = keras.layers.RepeatVector(window, name="repeat")(code)
+    h = keras.layers.LSTM(hidden, return_sequences=True, name="decoder_0")(h)
+    return keras.layers.TimeDistributed(
+        keras.layers.Dense(channels, activation="linear"), name="reconstruction"
+    )(h)
+
+
+def _conv1d_body(z, window: int, channels: int, latent: int, hidden: int):
+    kw = {"kernel_size": 5, "padding": "same"}
+    h = keras.layers.Conv1D(hidden, strides=2, activation="relu", name="encoder_0", **kw)(z)
+    h = keras.layers.Conv1D(latent, strides=2, activation="relu", name="code", **kw)(h)
+    h = keras.layers.Conv1DTranspose(hidden, strides=2, activation="relu", name="decoder_0", **kw)(h)
+    h = keras.layers.Conv1DTranspose(hidden, strides=2, activation="relu", name="decoder_1", **kw)(h)
+    return keras.layers.Conv1D(channels, activation="linear", name="reconstruction", **kw)(h)
+
+
+_BODIES = {"dense": _dense_body, "lstm": _lstm_body, "conv1d": _conv1d_body}
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in WINDOW_MODEL_KINDS:
+        raise InvalidDataError(
+            f"モデルの種類 {kind!r} には対応していません。使えるもの: {', '.join(WINDOW_MODEL_KINDS)}"
+        )
+    return kind
+
+
+def build_window_autoencoder(
+    kind: str,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    channels: Sequence[str],
+    *,
+    window: int,
+    latent: int = 8,
+    hidden: int = 32,
+    threshold_percentile: float = 99.0,
+) -> keras.Model:
+    """窓を入力に、窓ごとの再構成誤差を出力する Keras モデルを組み立てる (第9章で導入)。
+
+    Parameters
+    ----------
+    kind : {"dense", "lstm", "conv1d"}
+        モデルの種類。
+
+        - ``"dense"``: 窓を 1 本のベクトルに平らにし (Flatten)、全結合層
+          ``hidden → latent → hidden → window×チャンネル`` で再構成して形を戻す (Reshape)。
+        - ``"lstm"``: エンコーダの LSTM (``latent`` ユニット) の最後の状態を潜在表現とし、
+          それを時刻の数だけ並べ (RepeatVector)、デコーダの LSTM (``hidden`` ユニット、
+          各時刻の出力を返す) と時刻ごとの全結合層 (TimeDistributed(Dense)) で再構成する。
+        - ``"conv1d"``: ストライド 2 の 1 次元畳み込みを 2 回 (``hidden`` → ``latent``
+          フィルター) で時間方向を 1/4 に縮め、転置畳み込み (Conv1DTranspose) 2 回で元の長さに戻す。
+          潜在表現は ``window/4 × latent`` 個の数。``window`` は 4 の倍数にする。
+    mean, scale : numpy.ndarray, shape (channels,)
+        チャンネルごとの平均と標準偏差 (0 は 1 に置き換え済みのもの)。
+    channels : sequence of str
+        チャンネル名。
+    window : int
+        窓の長さ (時刻の数)。
+    latent : int, default 8
+        潜在表現の大きさ (上の説明を参照)。
+    hidden : int, default 32
+        中間層のユニット数 (Conv1D ではフィルター数)。
+    threshold_percentile : float, default 99.0
+        閾値を決めるパーセンタイル (モデルに記録するだけ)。
+
+    Returns
+    -------
+    keras.Model
+        入力 ``(None, window, チャンネル数)`` から再構成誤差 ``(None,)`` を返すモデル。
+    """
+    _check_kind(kind)
+    window = int(window)
+    latent, hidden = int(latent), int(hidden)
+    if latent < 1 or hidden < 1:
+        raise InvalidDataError(
+            f"latent と hidden は 1 以上の整数にしてください (いまは latent={latent}, hidden={hidden})。"
+        )
+    if kind == "conv1d" and window % 4:
+        raise InvalidDataError(
+            f"conv1d のモデルでは window を 4 の倍数にしてください (いまは {window})。"
+            "ストライド 2 の畳み込みで長さを 2 回半分にし、転置畳み込みで戻すためです。"
+        )
+    n_channels = len(channels)
+    inputs = keras.Input(shape=(window, n_channels), name="x")
+    z = Standardize(mean, scale, name="standardize")(inputs)
+    z_hat = _BODIES[kind](z, window, n_channels, latent, hidden)
+    score = ReconstructionError(
+        list(channels), threshold_percentile=threshold_percentile, name="anomaly_score"
+    )([z, z_hat])
+    return keras.Model(inputs, score, name=f"{_MODEL_PREFIX}{kind}")
+
+
+def _traced_scorer(model: keras.Model):
+    """:func:`scorer_for` の採点器を、どんな窓の数でも使い回せるよう先にコンパイルしておく。
+
+    コンパイル済みの Keras の計算は、入力の形 (窓の数) が変わるたびに作り直され、
+    それが続くと TensorFlow が標準エラーに警告を出します。窓の数を決めない形
+    ``(None, window, チャンネル数)`` で一度だけコンパイルしておけば、以後は作り直しません。
+    """
+    scorer = scorer_for(model)
+    compiled = getattr(scorer, "_call", None)
+    if compiled is not None and hasattr(compiled, "get_concrete_function"):
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        compiled.get_concrete_function(spec)
+    return scorer
+
+
+class WindowAutoEncoder:
+    """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける (第9章で導入)。
+
+    窓は :func:`aeutil.timeseries.make_windows` で作った ``(窓の数, window, チャンネル数)``
+    の配列です。標準化の平均と標準偏差は、学習データのすべての窓・時刻にわたって
+    チャンネルごとに計算します。閾値は学習データの窓の再構成誤差の
+    ``threshold_percentile`` パーセンタイルです。窓は互いに重なっていて、異常でない区間でも
+    閾値を超えた窓が続けて現れやすいので、表形式のモデルの既定 (95) より高い 99 を既定にしています。
+
+    Parameters
+    ----------
+    kind : {"dense", "lstm", "conv1d"}, default "dense"
+        モデルの種類 (:func:`build_window_autoencoder` を参照)。
+    window : int, default 32
+        窓の長さ。``fit`` と ``score`` に渡す窓はこの長さでなければならない。
+    latent : int, default 8
+        潜在表現の大きさ。
+    hidden : int, default 32
+        中間層のユニット数 (Conv1D ではフィルター数)。
+    epochs : int, default 20
+        エポック数。
+    batch_size : int, default 64
+        バッチサイズ。
+    lr : float, default 1e-3
+        学習率 (Adam)。
+    threshold_percentile : float, default 99.0
+        閾値に使う学習データの窓の再構成誤差のパーセンタイル。
+    seed : int, default 0
+        乱数のシード。同じシードなら CPU 上でビット単位で同じ結果になる。
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        学習済みモデル (窓から再構成誤差までを計算する)。
+    threshold_ : float
+        学習時に決めた閾値。
+    channels_ : list of str
+        チャンネル名。
+    n_channels_ : int
+        チャンネル数。
+    history_ : dict
+        エポックごとの損失 (``"loss"``)。
+    train_scores_ : numpy.ndarray
+        学習データの窓の再構成誤差。
+    fit_time_s_ : float
+        モデルの組み立てと学習にかかった時間 [秒] (計算機の混み具合で変わる)。
+    """
+
+    def __init__(
+        self,
+        kind: str = "dense",
+        *,
+        window: int = 32,
+        latent: int = 8,
+        hidden: int = 32,
+        epochs: int = 20,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        threshold_percentile: float = 99.0,
+        seed: int = 0,
+    ) -> None:
+        self.kind = _check_kind(kind)
+        self.window = int(window)
+        if self.window < 2:
+            raise InvalidDataError(f"window は 2 以上にしてください (いまは {window})。")
+        self.latent = int(latent)
+        self.hidden = int(hidden)
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.threshold_percentile = float(threshold_percentile)
+        self.seed = int(seed)
+
+    def __repr__(self) -> str:
+        return (
+            f"WindowAutoEncoder(kind={self.kind!r}, window={self.window}, latent={self.latent}, "
+            f"hidden={self.hidden}, epochs={self.epochs}, batch_size={self.batch_size}, "
+            f"lr={self.lr}, threshold_percentile={self.threshold_percentile}, seed={self.seed})"
+        )
+
+    # -- input checks ----------------------------------------------------
+
+    def _windows(self, windows, source: str, n_channels: int | None = None) -> np.ndarray:
+        arr = np.asarray(windows)
+        if arr.ndim != 3:
+            raise InvalidDataError(
+                f"{source}は (窓の数, 時刻, チャンネル) の 3 次元配列にしてください "
+                f"(いまの形: {arr.shape})。make_windows で作った窓を渡します。"
+            )
+        expected = (self.window, n_channels) if n_channels is not None else (self.window,)
+        if arr.shape[1:1 + len(expected)] != expected:
+            want = f"{self.window} 時刻" + (f" × {n_channels} チャンネル" if n_channels else "")
+            raise InvalidDataError(
+                f"{source}の窓の形が合いません: モデルは {want}の窓 (window={self.window}) を使いますが、"
+                f"渡された窓の形は {arr.shape} (窓の数, 時刻, チャンネル) です。"
+            )
+        if arr.shape[0] == 0 or arr.shape[2] == 0:
+            raise InvalidDataError(f"{source}が空です (形: {arr.shape})。")
+        if not np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
+            raise InvalidDataError(f"{source}に数値でない値があります (型: {arr.dtype})。")
+        with np.errstate(over="ignore"):
+            out = arr.astype(np.float32)
+        if not np.isfinite(out).all():
+            bad = int(np.argmin(np.isfinite(out).reshape(out.shape[0], -1).all(axis=1)))
+            raise InvalidDataError(
+                f"{source}に欠損値 (NaN) か無限大 (float32 の範囲外を含む) があります: {bad} 番目の窓"
+            )
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "モデルがまだ学習されていません。先に fit() を呼ぶか、load() で読み込んでください。"
+            )
+
+    # -- fitting ---------------------------------------------------------
+
+    def fit(self, windows, channels: Sequence[str] | None = None) -> WindowAutoEncoder:
+        """正常な期間の窓で学習し、閾値を決める。
+
+        Parameters
+        ----------
+        windows : array-like, shape (n_windows, window, n_channels)
+            学習データの窓。
+        channels : sequence of str, optional
+            チャンネル名 (モデルに記録する)。省略すると ``ch0, ch1, ...``。
+
+        Returns
+        -------
+        WindowAutoEncoder
+            学習済みの自分自身。
+
+        Raises
+        ------
+        InvalidDataError
+            窓の形が違う、窓が 2 つ未満、欠損値がある、ハイパーパラメータが不正。
+        """
+        data = self._windows(windows, "学習データ")
+        if data.shape[0] < 2:
+            raise InvalidDataError(f"学習には窓が 2 つ以上必要です (いまは {data.shape[0]})。")
+        n_channels = data.shape[2]
+        names = [f"ch{j}" for j in range(n_channels)] if channels is None else [str(c) for c in channels]
+        if len(names) != n_channels:
+            raise InvalidDataError(
+                f"チャンネル名が {len(names)} 個ありますが、窓のチャンネルは {n_channels} 個です。"
+            )
+        if not 0.0 < self.threshold_percentile <= 100.0:
+            raise InvalidDataError(
+                "threshold_percentile は 0 より大きく 100 以下にしてください "
+                f"(いまは {self.threshold_percentile})。"
+            )
+        flat = data.reshape(-1, n_channels)
+        mean = flat.mean(axis=0, dtype=np.float64)
+        std = flat.std(axis=0, dtype=np.float64)
+        scale = np.where(std > 0, std, 1.0)  # a constant channel: divide by 1
+
+        started = time.perf_counter()
+        keras.utils.set_random_seed(self.seed)
+        tf.config.experimental.enable_op_determinism()
+        model = build_window_autoencoder(
+            self.kind,
+            mean.astype(np.float32),
+            scale.astype(np.float32),
+            names,
+            window=self.window,
+            latent=self.latent,
+            hidden=self.hidden,
+            threshold_percentile=self.threshold_percentile,
+        )
+        result = train_autoencoder(
+            model,
+            data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            seed=self.seed,
+        )
+        self.fit_time_s_ = time.perf_counter() - started
+        self._set_model(model)
+        scores = self._scorer(data)
+        self.threshold_ = float(np.percentile(scores, self.threshold_percentile))
+        metadata_layer(model).threshold = self.threshold_
+        self.history_ = result.history
+        self.train_scores_ = scores
+        return self
+
+    def _set_model(self, model: keras.Model) -> None:
+        meta = metadata_layer(model)
+        self.model_ = model
+        self._scorer = _traced_scorer(model)
+        self.channels_ = list(meta.columns)
+        self.n_channels_ = len(meta.columns)
+        self.threshold_ = None if meta.threshold is None else float(meta.threshold)
+
+    # -- scoring ---------------------------------------------------------
+
+    def score(self, windows) -> np.ndarray:
+        """窓ごとの再構成誤差 (大きいほど異常) を返す。
+
+        Parameters
+        ----------
+        windows : array-like, shape (n_windows, window, n_channels)
+            採点する窓 (学習時と同じ長さ・同じチャンネル数)。
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_windows,)
+            窓ごとの再構成誤差 (``float32``)。
+
+        Raises
+        ------
+        NotFittedError
+            学習 (または読み込み) の前に呼んだ。
+        InvalidDataError
+            窓の長さやチャンネル数が学習時と違う。
+        """
+        self._check_fitted()
+        data = self._windows(windows, "データ", self.n_channels_)
+        return self._scorer(data)
+
+    def predict(self, windows) -> np.ndarray:
+        """窓ごとに、異常なら -1、正常なら 1 を返す。"""
+        return np.where(self.score(windows) > self.threshold_, -1, 1)
+
+    # -- persistence -----------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """モデル・標準化・閾値・チャンネル名を ``.keras`` ファイル 1 つに保存する。"""
+        self._check_fitted()
+        save_keras_model(self.model_, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> WindowAutoEncoder:
+        """:meth:`save` したファイルから復元する。
+
+        Raises
+        ------
+        FileNotFoundError
+            ファイルがない。
+        ModelFileError
+            aeutil のモデルファイルでない、または窓のオートエンコーダではない。
+        """
+        model = load_keras_model(path)
+        kind = model.name.removeprefix(_MODEL_PREFIX)
+        if not model.name.startswith(_MODEL_PREFIX) or kind not in WINDOW_MODEL_KINDS:
+            raise ModelFileError(
+                f"{path} は窓のオートエンコーダ (WindowAutoEncoder) のモデルではありません "
+                f"(モデル名 {model.name!r})。表形式のモデルは AutoEncoderDetector.load で読み込みます。"
+            )
+        code = model.get_layer("code")
+        decoder = model.get_layer("decoder_0")
+        size = {"dense": "units", "lstm": "units", "conv1d": "filters"}[kind]
+        meta = metadata_layer(model)
+        detector = cls(
+            kind,
+            window=int(model.input_shape[1]),
+            latent=int(getattr(code, size)),
+            hidden=int(getattr(decoder, size)),
+            threshold_percentile=meta.threshold_percentile,
+        )
+        detector._set_model(model)
+        return detector
