@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from .data import make_1d_data, make_three_clusters, make_uniform_points
+from .datasets import load_shuttle, split_normal_train
 from .detector import AutoEncoderDetector
 from .diagram import plot_autoencoder_diagram
 from .evaluation import Evaluation, evaluate, plot_roc_pr
@@ -40,6 +41,7 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "evaluate",
+    "load_shuttle",
     "make_1d_data",
     "make_three_clusters",
     "make_uniform_points",
@@ -49,6 +51,7 @@ __all__ = [
     "plot_roc_pr",
     "read_csv",
     "setup_japanese_font",
+    "split_normal_train",
     "threshold_best_f1",
     "threshold_fixed_fpr",
     "threshold_mean_std",
