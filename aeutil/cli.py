@@ -700,7 +700,8 @@ def _run_score(args: argparse.Namespace) -> int:
     print(f"採点しました: {path} → {output}")
     print(f"  行数: {rows:,}  異常: {anomalies:,} 行 ({100.0 * anomalies / rows:.1f}%)")
     print(f"  閾値: {util.threshold:.6g} (モデルに保存された値)  列: {', '.join(columns)}")
-    print(f"  所要時間: {elapsed:.1f} 秒 ({rows / max(elapsed, 1e-9):,.0f} 行/秒)")
+    speed = f" ({rows / elapsed:,.0f} 行/秒)" if elapsed >= 1.0 else ""
+    print(f"  所要時間: {elapsed:.1f} 秒{speed}")
     return 0
 
 
