@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import io
+import itertools
 import os
 import re
 import sys
@@ -54,7 +55,7 @@ __all__ = ["main", "build_parser", "CommandError", "SCORE_COLUMN", "LABEL_COLUMN
 
 #: 採点結果に足す列の名前 (再構成誤差)。
 SCORE_COLUMN = "再構成誤差"
-#: 採点結果に足す列の名前 (判定)。値は :data:`ANOMALY_TEXT` か :data:`NORMAL_TEXT`。
+#: 採点結果に足す列の名前 (判定)。値は ``"異常"`` か ``"正常"``。
 LABEL_COLUMN = "判定"
 #: 閾値を超えた行の判定 (``predict`` の -1)。
 ANOMALY_TEXT = "異常"
@@ -217,6 +218,13 @@ def _split_records(complete: bytes, line: int) -> tuple[list[bytes], np.ndarray,
     return bodies, np.asarray(starts, dtype=np.int64), line, rest
 
 
+def _comma_count(body: bytes) -> int:
+    """引用符の外にあるコンマの数 (引用符の中の ``""`` も正しく数える)。"""
+    if b'"' not in body:
+        return body.count(b",")
+    return sum(part.count(b",") for part in body.split(b'"')[0::2])
+
+
 @dataclass
 class _Chunk:
     bodies: list[bytes]  # 入力の各行 (行末の改行を除いた生のバイト列)
@@ -276,6 +284,7 @@ class _CsvReader:
                 f"{self.path} の見出しの行を CSV として読めませんでした: {exc}"
             ) from None
         self.columns = [str(c) for c in names]
+        self._commas = len(self.columns) - 1  # 1 行の区切りの数 (引用符の外のコンマ)
 
     def close(self) -> None:
         self._handle.close()
@@ -325,8 +334,27 @@ class _CsvReader:
         if bodies:
             yield self._chunk(bodies, np.concatenate(starts), usecols)
 
+    def _check_field_counts(self, bodies: list[bytes], body: bytes, lines: np.ndarray) -> None:
+        # 値の数が見出しと違う行は、足した 2 列が別の列の下にずれてしまうので受け付けない
+        # (pandas は usecols を指定すると、このずれを黙って読み飛ばす)
+        if b'"' in body:
+            counts = np.fromiter(map(_comma_count, bodies), dtype=np.int64, count=len(bodies))
+        else:
+            counts = np.fromiter(
+                map(bytes.count, bodies, itertools.repeat(b",")), dtype=np.int64, count=len(bodies)
+            )
+        wrong = np.flatnonzero(counts != self._commas)
+        if wrong.size:
+            pos = int(wrong[0])
+            raise CommandError(
+                f"{self.path} の {lines[pos]} 行目: 値が {counts[pos] + 1} 個あり、"
+                f"見出しの列の数 ({self._commas + 1}) と合いません。"
+            )
+
     def _chunk(self, bodies: list[bytes], lines: np.ndarray, usecols: list[str]) -> _Chunk:
-        buffer = self.header + b"\n" + b"\n".join(bodies) + b"\n"
+        body = b"\n".join(bodies)
+        self._check_field_counts(bodies, body, lines)
+        buffer = self.header + b"\n" + body + b"\n"
         try:
             frame = pd.read_csv(
                 io.BytesIO(buffer),

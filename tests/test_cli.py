@@ -274,3 +274,14 @@ def test_chunk_boundaries_do_not_change_scores_at_scale(trained, tmp_path):
                      "--chunksize", str(size)]) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("row", ["x,1,60.0,0.5,10.0,99", "x,1,60.0,0.5"])
+def test_error_row_with_another_number_of_values(trained, tmp_path, capsys, row):
+    path = tmp_path / "ragged.csv"
+    lines = ["日時,番号,温度,振動,電流"] + [f"t{i},{i},60.0,0.5,10.0" for i in range(5)] + [row]
+    path.write_bytes(("\n".join(lines) + "\n").encode("cp932"))
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(path), "--model", str(trained), "--output", str(out)], capsys)
+    assert "7 行目" in err and "見出しの列の数 (5)" in err
+    assert not out.exists()
