@@ -1,13 +1,13 @@
 """時系列の窓を再構成するオートエンコーダ (Dense・LSTM・Conv1D、第9章で導入)。
 
-3 種類とも、表形式のデータ用のモデル (:mod:`aeutil.model`) と同じ部品でできています。
+3 種類とも、表形式のデータ用のモデル (``aeutil.model``) と同じ部品でできています。
 
 窓 ``(窓の数, 時刻, チャンネル)`` → 標準化 (``Standardize``、チャンネルごと)
 → エンコーダ → 潜在表現 → デコーダ → 再構成 → 再構成誤差 (``ReconstructionError``、
 時刻とチャンネルのすべてで平均して窓ごとに 1 つ)
 
-学習は :func:`aeutil.model.train_autoencoder`、採点は :func:`aeutil.model.scorer_for`、
-保存と読み込みは :mod:`aeutil.io` をそのまま使います。閾値・標準化の値・チャンネル名は
+学習は ``aeutil.model.train_autoencoder``、採点は ``aeutil.model.scorer_for``、
+保存と読み込みは ``aeutil.io`` をそのまま使います。閾値・標準化の値・チャンネル名は
 ``.keras`` ファイル 1 つに入ります。
 """
 
@@ -144,7 +144,7 @@ def build_window_autoencoder(
 
 
 def _traced_scorer(model: keras.Model):
-    """:func:`scorer_for` の採点器を、どんな窓の数でも使い回せるよう先にコンパイルしておく。
+    """``scorer_for`` の採点器を、どんな窓の数でも使い回せるよう先にコンパイルしておく。
 
     コンパイル済みの Keras の計算は、入力の形 (窓の数) が変わるたびに作り直され、
     それが続くと TensorFlow が標準エラーに警告を出します。窓の数を決めない形
@@ -161,7 +161,7 @@ def _traced_scorer(model: keras.Model):
 class WindowAutoEncoder:
     """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける (第9章で導入)。
 
-    窓は :func:`aeutil.timeseries.make_windows` で作った ``(窓の数, window, チャンネル数)``
+    窓は ``aeutil.timeseries.make_windows`` で作った ``(窓の数, window, チャンネル数)``
     の配列です。標準化の平均と標準偏差は、学習データのすべての窓・時刻にわたって
     チャンネルごとに計算します。閾値は学習データの窓の再構成誤差の
     ``threshold_percentile`` パーセンタイルです。窓は互いに重なっていて、異常でない区間でも
@@ -170,7 +170,7 @@ class WindowAutoEncoder:
     Parameters
     ----------
     kind : {"dense", "lstm", "conv1d"}, default "dense"
-        モデルの種類 (:func:`build_window_autoencoder` を参照)。
+        モデルの種類 (``build_window_autoencoder`` を参照)。
     window : int, default 32
         窓の長さ。``fit`` と ``score`` に渡す窓はこの長さでなければならない。
     latent : int, default 8
@@ -391,7 +391,7 @@ class WindowAutoEncoder:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> WindowAutoEncoder:
-        """:meth:`save` したファイルから復元する。
+        """``save`` したファイルから復元する。
 
         Raises
         ------

@@ -1,12 +1,12 @@
 """時系列センサーデータ: 模擬データ・スライディングウィンドウ・イベント単位の評価 (第9章で導入)。
 
-回転機械 (モーターで回すポンプ) の 4 つのセンサーを模擬する :func:`simulate_machine`、
-時系列を窓に切る :func:`make_windows`、窓ごとの再構成誤差を時刻ごとの異常度に戻す
-:func:`window_scores_to_points`、異常の区間 (イベント) 単位で検知を評価する
-:func:`evaluate_events` をまとめています。
+回転機械 (モーターで回すポンプ) の 4 つのセンサーを模擬する ``simulate_machine``、
+時系列を窓に切る ``make_windows``、窓ごとの再構成誤差を時刻ごとの異常度に戻す
+``window_scores_to_points``、異常の区間 (イベント) 単位で検知を評価する
+``evaluate_events`` をまとめています。
 
 チャンネル名は、コードで扱いやすいよう ASCII で「量_単位」の形にそろえています
-(``vibration_mm_s`` など)。図に使う日本語の名前は :data:`CHANNEL_LABELS` にあります。
+(``vibration_mm_s`` など)。図に使う日本語の名前は ``CHANNEL_LABELS`` にあります。
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class AnomalySpec:
         - ``"level_shift"``: 1 チャンネルの値が区間のあいだ一定量ずれる (段差)。
         - ``"drift"``: 1 チャンネルのずれが区間の中で 0 から直線的に増える (区間の終わりで校正されて戻る)。
         - ``"bearing_fault"``: 振動に、回転周波数の整数倍でない周波数
-          (回転周波数の :data:`BEARING_FAULT_ORDER` 倍) の正弦波が加わり、振幅が区間の中で増えていく。
+          (回転周波数の ``BEARING_FAULT_ORDER`` 倍) の正弦波が加わり、振幅が区間の中で増えていく。
         - ``"stuck"``: センサーの値が、区間の直前の値のまま動かなくなる。
     start : int
         区間の最初のサンプル番号 (0 始まり)。
@@ -341,18 +341,18 @@ def simulate_machine(
         サンプリング周波数 [Hz]。
     rotation_hz : float, default 5.0
         無負荷での回転周波数 [Hz] (5 Hz = 300 rpm)。軸受の傷の周波数 (この
-        :data:`BEARING_FAULT_ORDER` 倍) がサンプリング周波数の半分 (ナイキスト周波数) 未満になる必要がある。
+        ``BEARING_FAULT_ORDER`` 倍) がサンプリング周波数の半分 (ナイキスト周波数) 未満になる必要がある。
     seed : int, default 0
         乱数のシード。学習用とテスト用には別の値を使う。
     anomalies : None, "default" or list of AnomalySpec, default None
         注入する異常。``None`` なら異常なし (学習データ向け)、``"default"`` なら
-        :func:`default_anomalies` の一覧 (テストデータ向け)。区間は重なってはいけない。
+        ``default_anomalies`` の一覧 (テストデータ向け)。区間は重なってはいけない。
 
     Returns
     -------
     data : pandas.DataFrame
         サンプル番号をインデックスとし、列 ``time_s`` (経過秒)、4 つのチャンネル
-        (:data:`CHANNELS`)、正解ラベル ``anomaly`` (bool) と ``anomaly_kind``
+        (``CHANNELS``)、正解ラベル ``anomaly`` (bool) と ``anomaly_kind``
         (異常の種類。正常なサンプルは空文字列) を持つ。
     intervals : list of AnomalyInterval
         正解の異常区間 (開始の早い順)。
@@ -540,7 +540,7 @@ def window_coverage(starts, window: int, n_points: int) -> np.ndarray:
     Parameters
     ----------
     starts : array-like of int
-        窓の開始位置 (:func:`make_windows` の戻り値)。
+        窓の開始位置 (``make_windows`` の戻り値)。
     window : int
         窓の長さ。
     n_points : int
@@ -569,7 +569,7 @@ def window_scores_to_points(
 
     時刻 ``t`` の異常度は、``t`` を含むすべての窓
     (``starts[k] <= t < starts[k] + window`` となる ``k``) の異常度の平均 (``how="mean"``)
-    または最大値 (``how="max"``) です。:func:`make_windows` で作った窓なら、末尾の点も含めて
+    または最大値 (``how="max"``) です。``make_windows`` で作った窓なら、末尾の点も含めて
     すべての時刻が少なくとも 1 つの窓に入るので、すべての時刻に値がつきます。
 
     Keras の公式サンプル「Timeseries anomaly detection using an Autoencoder」(keras.io) は、
@@ -817,12 +817,12 @@ def plot_sensor_data(
     Parameters
     ----------
     data : pandas.DataFrame
-        :func:`simulate_machine` が返すような、時刻の列とチャンネルの列を持つ表。
+        ``simulate_machine`` が返すような、時刻の列とチャンネルの列を持つ表。
     intervals : iterable of AnomalyInterval, optional
         塗りつぶす正解の異常区間 (種類ごとに色を変える)。スパイクのようなごく短い区間は、
         見えるように横軸の幅の 0.4% まで広げて塗る。
     channels : sequence of str, optional
-        描くチャンネル。省略すると :data:`CHANNELS` のうち ``data`` にあるもの。
+        描くチャンネル。省略すると ``CHANNELS`` のうち ``data`` にあるもの。
         空のリストなら異常度だけを描く。
     scores : dict of str to numpy.ndarray, optional
         下に加えて描く時刻ごとの異常度 (名前 → 長さ ``len(data)`` の配列)。1 つにつき 1 段。
