@@ -47,7 +47,6 @@ import numpy as np
 import pandas as pd
 
 from .io import normalize_encoding
-from .model import SCORE_CHUNK_ROWS
 from .util import AutoEncoderUtil
 from .validation import AEUtilError
 
@@ -648,15 +647,8 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _score_chunk(util: AutoEncoderUtil, columns: list[str], X: np.ndarray):
-    frame = pd.DataFrame(X, columns=columns)
-    n = len(frame)
-    if n % SCORE_CHUNK_ROWS == 1:
-        # 採点器は SCORE_CHUNK_ROWS 行ずつ計算する。最後のブロックが 1 行だけだと行列×ベクトルの
-        # 別の計算経路になり、最後の桁が変わりうる。最後の行を 1 つ複製して計算し、
-        # どんな分け方で読んでも同じ値になるようにする。
-        frame = pd.concat([frame, frame.iloc[-1:]], ignore_index=True)
-    y, loss, _ = util.predict(columns, df=frame)
-    return y[:n], loss[:n]
+    y, loss, _ = util.predict(columns, df=pd.DataFrame(X, columns=columns))
+    return y, loss
 
 
 def _run_score(args: argparse.Namespace) -> int:

@@ -486,7 +486,13 @@ class _NumpyForward:
         out = np.empty(X.shape[0], dtype=np.float32)
         for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
             stop = start + SCORE_CHUNK_ROWS
-            z = X[start:stop] - self.mean
+            block = X[start:stop]
+            if len(block) == 1:
+                # a one-row product goes through BLAS's matrix-vector path, whose last digits
+                # can differ; score two copies so every row takes the matrix-matrix path and
+                # the scores do not depend on how the data were split into blocks
+                block = np.repeat(block, 2, axis=0)
+            z = block - self.mean
             z /= self.scale
             h = z
             for kernel, bias, act in self.layers:
@@ -495,7 +501,7 @@ class _NumpyForward:
                 h = act(h)
             h -= z
             np.square(h, out=h)
-            out[start:stop] = h.mean(axis=1, dtype=np.float32)
+            out[start:stop] = h.mean(axis=1, dtype=np.float32)[: min(stop, len(X)) - start]
         return out
 
 
@@ -508,7 +514,12 @@ class _KerasForward:
 
     def __init__(self, model: keras.Model, chunk: int = 4096) -> None:
         self.chunk = chunk
-        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        self._call = tf.function(lambda x: model(x, training=False))
+        # compile once for any number of samples: calls with other batch sizes reuse this
+        # graph instead of retracing (which TensorFlow would report on stderr)
+        self._call.get_concrete_function(
+            tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        )
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float32)

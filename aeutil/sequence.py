@@ -143,21 +143,6 @@ def build_window_autoencoder(
     return keras.Model(inputs, score, name=f"{_MODEL_PREFIX}{kind}")
 
 
-def _traced_scorer(model: keras.Model):
-    """``scorer_for`` の採点器を、どんな窓の数でも使い回せるよう先にコンパイルしておく。
-
-    コンパイル済みの Keras の計算は、入力の形 (窓の数) が変わるたびに作り直され、
-    それが続くと TensorFlow が標準エラーに警告を出します。窓の数を決めない形
-    ``(None, window, チャンネル数)`` で一度だけコンパイルしておけば、以後は作り直しません。
-    """
-    scorer = scorer_for(model)
-    compiled = getattr(scorer, "_call", None)
-    if compiled is not None and hasattr(compiled, "get_concrete_function"):
-        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
-        compiled.get_concrete_function(spec)
-    return scorer
-
-
 class WindowAutoEncoder:
     """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける (第9章で導入)。
 
@@ -347,7 +332,7 @@ class WindowAutoEncoder:
     def _set_model(self, model: keras.Model) -> None:
         meta = metadata_layer(model)
         self.model_ = model
-        self._scorer = _traced_scorer(model)
+        self._scorer = scorer_for(model)
         self.channels_ = list(meta.columns)
         self.n_channels_ = len(meta.columns)
         self.threshold_ = None if meta.threshold is None else float(meta.threshold)

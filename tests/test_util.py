@@ -241,3 +241,14 @@ def test_scale_of_the_data_is_not_baked_into_the_shared_graph(clusters):
     np.testing.assert_allclose(
         big.predict(COLUMNS)[1], small.predict(COLUMNS)[1], rtol=1e-3, atol=1e-6
     )
+
+
+def test_scores_do_not_depend_on_how_the_rows_are_split(fitted):
+    """Scoring rows one at a time, or in blocks of any size, gives bit-identical scores."""
+    from aeutil.model import SCORE_CHUNK_ROWS
+
+    X = aeutil.make_uniform_points(n=SCORE_CHUNK_ROWS + 1, seed=3).to_numpy(np.float32)
+    whole = fitted.reconstruction_error(X)
+    assert fitted.reconstruction_error(X[-1:]).tobytes() == whole[-1:].tobytes()
+    parts = np.concatenate([fitted.reconstruction_error(X[i : i + 777]) for i in range(0, len(X), 777)])
+    assert parts.tobytes() == whole.tobytes()
