@@ -14,11 +14,24 @@ from .diagram import plot_autoencoder_diagram
 from .evaluation import Evaluation, evaluate, plot_roc_pr
 from .io import read_csv
 from .plotting import plot_ae_results, plot_ae_results_1d, setup_japanese_font
+from .sequence import WindowAutoEncoder
 from .thresholds import (
     threshold_best_f1,
     threshold_fixed_fpr,
     threshold_mean_std,
     threshold_percentile,
+)
+from .timeseries import (
+    AnomalyInterval,
+    AnomalySpec,
+    EventReport,
+    evaluate_events,
+    intervals_to_frame,
+    make_windows,
+    plot_sensor_data,
+    simulate_machine,
+    window_coverage,
+    window_scores_to_points,
 )
 from .util import AutoEncoderUtil
 from .validation import (
@@ -32,6 +45,17 @@ from .validation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyInterval",
+    "AnomalySpec",
+    "EventReport",
+    "WindowAutoEncoder",
+    "evaluate_events",
+    "intervals_to_frame",
+    "make_windows",
+    "plot_sensor_data",
+    "simulate_machine",
+    "window_coverage",
+    "window_scores_to_points",
     "AEUtilError",
     "AutoEncoderDetector",
     "AutoEncoderUtil",

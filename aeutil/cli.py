@@ -1,4 +1,4 @@
-"""コマンドラインから学習と採点をする ``aeutil`` コマンド (第11章で導入)。
+"""コマンドラインから学習と採点をする ``aeutil`` コマンド (第10章で導入)。
 
 Python を書かずに、CSV ファイルから学習し、新しい CSV ファイルを採点できます。
 
@@ -904,7 +904,7 @@ def _fraction(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``aeutil`` コマンドの入口 (第11章で導入)。
+    """``aeutil`` コマンドの入口 (第10章で導入)。
 
     Parameters
     ----------

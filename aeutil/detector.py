@@ -271,9 +271,9 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         return float(-np.mean(self.reconstruction_error(X)))
 
     def set_threshold(self, threshold: float) -> AutoEncoderDetector:
-        """閾値を置き換える (第8章で導入)。
+        """閾値を置き換える (第7章で導入)。
 
-        第8章の方法 (正常な検証データで誤検知率を決める、など) で選んだ閾値を
+        第7章の方法 (正常な検証データで誤検知率を決める、など) で選んだ閾値を
         モデルに記録します。以後の ``predict`` はこの値を使い、:meth:`save` で保存されます。
 
         Parameters

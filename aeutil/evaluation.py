@@ -1,4 +1,4 @@
-"""ラベル付きデータでの評価と ROC 曲線・PR 曲線 (第8章で導入)。
+"""ラベル付きデータでの評価と ROC 曲線・PR 曲線 (第7章で導入)。
 
 計算はすべて ``sklearn.metrics`` に任せます。スコアは「大きいほど異常」(再構成誤差)、
 判定は ``scores > threshold`` を異常とする約束で、``aeutil.thresholds`` の関数が返す
@@ -34,7 +34,7 @@ __all__ = ["Evaluation", "evaluate", "plot_roc_pr"]
 
 @dataclass(frozen=True)
 class Evaluation:
-    """``evaluate`` の結果 (第8章で導入)。
+    """``evaluate`` の結果 (第7章で導入)。
 
     Attributes
     ----------
@@ -118,7 +118,7 @@ def _check_threshold(threshold) -> float:
 
 
 def evaluate(scores, labels, threshold: float) -> Evaluation:
-    """ラベル付きデータで、閾値による判定とスコアそのものを評価する (第8章で導入)。
+    """ラベル付きデータで、閾値による判定とスコアそのものを評価する (第7章で導入)。
 
     混同行列・適合率・再現率・F1・誤検知率は閾値で判定した結果 (``scores > threshold``
     を異常とする) から、ROC-AUC と PR-AUC は閾値によらずスコアの並び順から計算します。
@@ -172,7 +172,7 @@ def plot_roc_pr(
     threshold: float | None = None,
     title: str = "ROC 曲線と PR 曲線",
 ) -> Figure:
-    """ROC 曲線 (左) と PR 曲線 (右) を 1 つの図に並べて描く (第8章で導入)。
+    """ROC 曲線 (左) と PR 曲線 (右) を 1 つの図に並べて描く (第7章で導入)。
 
     凡例に ROC-AUC と PR-AUC (平均適合率) を示し、PR 曲線には基準線
     (異常の割合。スコアが当てずっぽうのときの適合率) を水平線で描きます。

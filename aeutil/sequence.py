@@ -1,4 +1,4 @@
-"""時系列の窓を再構成するオートエンコーダ (Dense・LSTM・Conv1D、第9章で導入)。
+"""時系列の窓を再構成するオートエンコーダ (Dense・LSTM・Conv1D、第8章で導入)。
 
 3 種類とも、表形式のデータ用のモデル (``aeutil.model``) と同じ部品でできています。
 
@@ -88,7 +88,7 @@ def build_window_autoencoder(
     hidden: int = 32,
     threshold_percentile: float = 99.0,
 ) -> keras.Model:
-    """窓を入力に、窓ごとの再構成誤差を出力する Keras モデルを組み立てる (第9章で導入)。
+    """窓を入力に、窓ごとの再構成誤差を出力する Keras モデルを組み立てる (第8章で導入)。
 
     Parameters
     ----------
@@ -144,7 +144,7 @@ def build_window_autoencoder(
 
 
 class WindowAutoEncoder:
-    """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける (第9章で導入)。
+    """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける (第8章で導入)。
 
     窓は ``aeutil.timeseries.make_windows`` で作った ``(窓の数, window, チャンネル数)``
     の配列です。標準化の平均と標準偏差は、学習データのすべての窓・時刻にわたって

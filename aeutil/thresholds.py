@@ -1,4 +1,4 @@
-"""再構成誤差の閾値の決め方 (第8章で導入)。
+"""再構成誤差の閾値の決め方 (第7章で導入)。
 
 どの関数も「大きいほど異常」なスコア (再構成誤差) を受け取り、閾値を ``float`` で返します。
 判定はいつも **閾値より真に大きいスコアを異常とする** (``scores > threshold``) 約束です。
@@ -33,7 +33,7 @@ _FPR_SLACK = 1e-9
 
 
 def check_scores(scores, name: str = "scores") -> np.ndarray:
-    """スコア (再構成誤差) を検査して 1 次元の ``float64`` 配列にする (第8章で導入)。
+    """スコア (再構成誤差) を検査して 1 次元の ``float64`` 配列にする (第7章で導入)。
 
     Parameters
     ----------
@@ -78,7 +78,7 @@ def check_scores(scores, name: str = "scores") -> np.ndarray:
 
 
 def as_anomaly_labels(labels, name: str = "labels") -> np.ndarray:
-    """正解ラベルを「異常なら True」の ``bool`` 配列にそろえる (第8章で導入)。
+    """正解ラベルを「異常なら True」の ``bool`` 配列にそろえる (第7章で導入)。
 
     受け付けるのは次の 3 通りで、**異常と正常の両方** を含んでいる必要があります。
 
@@ -145,7 +145,7 @@ def as_anomaly_labels(labels, name: str = "labels") -> np.ndarray:
 
 
 def threshold_percentile(train_scores, percentile: float = 95.0) -> float:
-    """学習データのスコアのパーセンタイルを閾値にする (第8章で導入)。
+    """学習データのスコアのパーセンタイルを閾値にする (第7章で導入)。
 
     ``AutoEncoderDetector`` が学習時に決める閾値と同じ計算
     (``numpy.percentile`` の線形補間) です。学習データのうちおよそ
@@ -178,11 +178,11 @@ def threshold_percentile(train_scores, percentile: float = 95.0) -> float:
 
 
 def threshold_mean_std(train_scores, k: float = 3.0) -> float:
-    """学習データのスコアの「平均 + k × 標準偏差」を閾値にする (第8章で導入)。
+    """学習データのスコアの「平均 + k × 標準偏差」を閾値にする (第7章で導入)。
 
     スコアが正規分布に近いときの目安で、k = 3 なら閾値を超える割合は約 0.13% です。
     再構成誤差は 0 以上で右に長く裾を引くことが多く、そのときは超える割合が
-    この目安よりずっと大きくなります (第8章)。標準偏差は母標準偏差 (``ddof=0``) です。
+    この目安よりずっと大きくなります (第7章)。標準偏差は母標準偏差 (``ddof=0``) です。
 
     Parameters
     ----------
@@ -209,7 +209,7 @@ def threshold_mean_std(train_scores, k: float = 3.0) -> float:
 
 
 def threshold_fixed_fpr(normal_val_scores, fpr: float = 0.01) -> float:
-    """正常な検証データでの誤検知率が ``fpr`` 以下になる最小の閾値 (第8章で導入)。
+    """正常な検証データでの誤検知率が ``fpr`` 以下になる最小の閾値 (第7章で導入)。
 
     正常な検証データのスコア n 個を小さい順に並べ、許せる誤検知の数を
     ``m = floor(fpr * n)`` として、小さいほうから ``n - m`` 番目の値
@@ -254,7 +254,7 @@ def threshold_fixed_fpr(normal_val_scores, fpr: float = 0.01) -> float:
 
 
 def threshold_best_f1(scores, labels) -> float:
-    """ラベル付きデータで F1 が最大になる閾値 (第8章で導入)。
+    """ラベル付きデータで F1 が最大になる閾値 (第7章で導入)。
 
     F1 は ``sklearn.metrics.precision_recall_curve`` の適合率と再現率から求めます。
     この関数は ``scores >= t`` を異常とする約束なので、そのままでは本書の
@@ -265,7 +265,7 @@ def threshold_best_f1(scores, labels) -> float:
     わずかに小さい値を返します。F1 が同点なら、低いほうの閾値 (見逃しの少ないほう) を選びます。
 
     ラベルの少ないデータでは、選んだ閾値はそのデータに合わせすぎになりやすく、
-    同じデータで測った F1 は新しいデータでの F1 より楽観的になります (第8章)。
+    同じデータで測った F1 は新しいデータでの F1 より楽観的になります (第7章)。
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""時系列センサーデータ: 模擬データ・スライディングウィンドウ・イベント単位の評価 (第9章で導入)。
+"""時系列センサーデータ: 模擬データ・スライディングウィンドウ・イベント単位の評価 (第8章で導入)。
 
 回転機械 (モーターで回すポンプ) の 4 つのセンサーを模擬する ``simulate_machine``、
 時系列を窓に切る ``make_windows``、窓ごとの再構成誤差を時刻ごとの異常度に戻す
@@ -87,7 +87,7 @@ _KIND_COLORS = {
 
 @dataclass(frozen=True)
 class AnomalySpec:
-    """注入する異常 1 つの指定 (第9章で導入)。
+    """注入する異常 1 つの指定 (第8章で導入)。
 
     Parameters
     ----------
@@ -121,7 +121,7 @@ class AnomalySpec:
 
 @dataclass(frozen=True)
 class AnomalyInterval:
-    """正解の異常区間 1 つ (第9章で導入)。
+    """正解の異常区間 1 つ (第8章で導入)。
 
     Attributes
     ----------
@@ -147,7 +147,7 @@ class AnomalyInterval:
 
 
 def default_anomalies(n_samples: int) -> list[AnomalySpec]:
-    """テスト期間に入れる既定の異常の一覧を作る (第9章で導入)。
+    """テスト期間に入れる既定の異常の一覧を作る (第8章で導入)。
 
     5 種類の異常を 2〜3 回ずつ、重ならないように並べます。位置と長さは
     ``n_samples`` に比例させるので、長さを変えても同じ並びになります。最後のスパイクは
@@ -313,7 +313,7 @@ def simulate_machine(
     seed: int = 0,
     anomalies: str | Iterable[AnomalySpec] | None = None,
 ) -> tuple[pd.DataFrame, list[AnomalyInterval]]:
-    """回転機械 (モーターで回すポンプ) のセンサーデータを模擬する (第9章で導入)。
+    """回転機械 (モーターで回すポンプ) のセンサーデータを模擬する (第8章で導入)。
 
     負荷率 (45〜100%) が 6〜20 秒ごとに変わる運転を考え、一定の周期でサンプリングした
     4 つのチャンネルを作ります。教材として数分のデータに変化が収まるよう、実際の設備より
@@ -422,7 +422,7 @@ def simulate_machine(
 def intervals_to_frame(
     intervals: Iterable[AnomalyInterval], sampling_rate_hz: float | None = None
 ) -> pd.DataFrame:
-    """異常区間の一覧を表 (DataFrame) にする (第9章で導入)。
+    """異常区間の一覧を表 (DataFrame) にする (第8章で導入)。
 
     Parameters
     ----------
@@ -468,7 +468,7 @@ def make_windows(
     window: int,
     stride: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """時系列を、長さ ``window`` の窓に ``stride`` サンプルずつずらして切り出す (第9章で導入)。
+    """時系列を、長さ ``window`` の窓に ``stride`` サンプルずつずらして切り出す (第8章で導入)。
 
     窓の開始位置は ``0, stride, 2*stride, ...`` です。``(n - window) % stride != 0`` の
     ときはそれだけでは最後の数サンプルがどの窓にも入らないので、**最後の点で終わる窓**
@@ -535,7 +535,7 @@ def _check_starts(starts, window: int, n_points: int) -> np.ndarray:
 
 
 def window_coverage(starts, window: int, n_points: int) -> np.ndarray:
-    """各時刻が、いくつの窓に含まれるかを数える (第9章で導入)。
+    """各時刻が、いくつの窓に含まれるかを数える (第8章で導入)。
 
     Parameters
     ----------
@@ -565,7 +565,7 @@ def window_scores_to_points(
     n_points: int,
     how: str = "mean",
 ) -> np.ndarray:
-    """窓ごとの異常度を、時刻ごとの異常度に戻す (第9章で導入)。
+    """窓ごとの異常度を、時刻ごとの異常度に戻す (第8章で導入)。
 
     時刻 ``t`` の異常度は、``t`` を含むすべての窓
     (``starts[k] <= t < starts[k] + window`` となる ``k``) の異常度の平均 (``how="mean"``)
@@ -633,7 +633,7 @@ def window_scores_to_points(
 
 @dataclass
 class EventReport:
-    """イベント (異常区間) 単位の評価結果 (第9章で導入)。
+    """イベント (異常区間) 単位の評価結果 (第8章で導入)。
 
     Attributes
     ----------
@@ -704,7 +704,7 @@ def evaluate_events(
     sampling_rate_hz: float = 1.0,
     tolerance: int = 0,
 ) -> EventReport:
-    """時刻ごとの判定を、異常区間 (イベント) 単位で評価する (第9章で導入)。
+    """時刻ごとの判定を、異常区間 (イベント) 単位で評価する (第8章で導入)。
 
     現場で知りたいのは「何点を当てたか」より「異常が起きたことに気づけたか、どれだけ
     遅れたか、何回空振りの警報を出したか」です。
@@ -812,7 +812,7 @@ def plot_sensor_data(
     title: str | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """チャンネルと異常度を時間軸で縦に並べ、異常区間を色で塗って描く (第9章で導入)。
+    """チャンネルと異常度を時間軸で縦に並べ、異常区間を色で塗って描く (第8章で導入)。
 
     Parameters
     ----------

@@ -243,7 +243,7 @@ class AutoEncoderUtil:
         return y_pred, loss, used
 
     def set_threshold(self, threshold: float) -> AutoEncoderUtil:
-        """閾値を置き換える (第8章で導入)。以後の ``predict`` と ``save_model`` に反映される。
+        """閾値を置き換える (第7章で導入)。以後の ``predict`` と ``save_model`` に反映される。
 
         Parameters
         ----------
