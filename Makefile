@@ -34,12 +34,13 @@ export JUPYTER_PREFER_ENV_PATH := 1
 BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 	--config book/_config.yml --toc book/_toc.yml --all -W -n --keep-going
 
-.PHONY: help venv book test lint clean distclean
+.PHONY: help venv book test lint bench clean distclean
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
 	@echo "make test       lint, unit tests, book build, checks on the built HTML"
 	@echo "make lint       ruff check ."
+	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
 	@echo "make clean      remove _build (keeps .venv)"
 	@echo "make distclean  remove _build and .venv"
 
@@ -68,8 +69,38 @@ test: $(STAMP)
 	$(BOOK_BUILD)
 	$(PY) -m pytest -m book
 
+# The benchmark has its own environment: requirements.txt plus PyTorch and PyOD, which the
+# book and the tests never need.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): requirements.txt requirements-bench.txt pyproject.toml
+	@$(PYTHON) $(IS_PY311) || { echo "error: Python 3.11 is required" >&2; exit 1; }
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
 
-distclean: clean
+dist# The benchmark has its own environment: requirements.txt plus PyTorch and PyOD, which the
+# book and the tests never need.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): requirements.txt requirements-bench.txt pyproject.toml
+	@$(PYTHON) $(IS_PY311) || { echo "error: Python 3.11 is required" >&2; exit 1; }
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+clean: clean
 	rm -rf $(VENV)

@@ -321,3 +321,24 @@ def toc_documents(node) -> list[str]:
             for child in node.get(key, []):
                 docs += toc_documents(child)
     return docs
+
+
+# the benchmark environment ---------------------------------------------------------------
+
+
+def test_bench_requirements_pinned_and_separate(requirements_text, pyproject):
+    bench_text = (ROOT / "requirements-bench.txt").read_text(encoding="utf-8")
+    lines = [line for _, line in requirement_lines(bench_text)]
+    assert lines[0] == "-r requirements.txt"
+    assert check_all_pinned("\n".join(lines[1:])) == []
+    bench_pins = pins_for(parse_requirements("\n".join(lines[1:])), "linux-x86_64")
+    assert bench_pins["torch"] == "2.13.0"
+    # PyTorch and PyOD never enter the book's / tests' environment
+    book_pins = pins_for(parse_requirements(requirements_text), "linux-x86_64")
+    assert not {"torch", "pyod"} & set(book_pins)
+    assert not set(bench_pins) & set(book_pins), "a package pinned in both files"
+    # the `bench` extra is satisfied by the bench pins
+    extra = pyproject["project"]["optional-dependencies"]["bench"]
+    assert unsatisfied(extra, bench_pins, "linux-x86_64") == []
+    assert not any(canonicalize_name(Requirement(d).name) == "torch"
+                   for d in pyproject["project"]["dependencies"])

@@ -1,0 +1,319 @@
+"""The benchmark suite: one table, every row measured side by side in this run.
+
+Absolute times on a shared machine are noise; each row compares two things measured
+in the same process on the same data, and reports the ratio.
+
+1. fit     - the article's 3-cluster demo (300 rows x 2, 8-4-8, 100 epochs, batch 16,
+             Adam 1e-3): AutoEncoderUtil.fit against the article's own class
+             (bench/article_original.py), both seeded; time and final training loss.
+             aeutil is reported twice: the first fit of this shape in the process (it
+             builds and compiles the training graph) and later fits (the graph is reused).
+2. score   - 1,000,000 rows x 10 features: AutoEncoderUtil.predict against model.predict
+             (default batch 32) and against a plain NumPy forward pass (one matmul per layer).
+3. grid    - the 200 x 200 plot grid of plot_ae_results, scored.
+4. book    - a cold build (every notebook executed) and a cached rebuild, in a copy of the
+             committed tree (skip with --skip-book; it takes a few minutes).
+5. peers   - ROC-AUC, PR-AUC, fit and score time of aeutil, PyOD's AutoEncoder (its
+             defaults) and scikit-learn's IsolationForest on the same splits of three data
+             sets: the three-cluster demo with labelled outliers, the chapter-8 machine
+             simulator (flattened windows) and Shuttle (chapter 9). Needs the `bench` extra
+             (PyOD and PyTorch), installed only in .venv-bench by `make bench`.
+
+Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--rows N])
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aeutil
+from aeutil._keras import keras
+
+import numpy as np
+import pandas as pd
+from article_original import ArticleAutoEncoderUtil
+from bench_score import numpy_lower_bound
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["feature1", "feature2"]
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, what: str, ours: str, theirs: str, ratio: str) -> None:
+        self.rows.append((what, ours, theirs, ratio))
+        print(f"  {what}: {ours} | {theirs} | {ratio}", flush=True)
+
+    def print(self) -> None:
+        header = ("measurement", "aeutil", "compared with", "ratio")
+        widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(4)]
+        line = "  ".join("-" * w for w in widths)
+        print()
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        print(line)
+        for row in self.rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+# 1 -------------------------------------------------------------------------------------
+
+
+def bench_fit(table: Table, repeat: int) -> None:
+    df = aeutil.make_three_clusters(centers=((2, 2), (-2, -2), (0, 0)), scale=0.3, seed=42)
+    df = df[COLUMNS]
+    X = df.to_numpy(np.float32)
+    std = X.std(axis=0)
+    ours, article = [], []
+    for seed in range(repeat):
+        util, t_ours = timed(
+            lambda s=seed: aeutil.AutoEncoderUtil(df=df, seed=s).fit(
+                COLUMNS, epochs=100, batch_size=16, lr=1e-3
+            )
+        )
+        # the article's loss is on raw data; also express it on the standardised scale
+        keras.utils.set_random_seed(seed)
+        art = ArticleAutoEncoderUtil(df=df)
+        hist, t_art = timed(
+            lambda a=art: a.fit(COLUMNS, epochs=100, batch_size=16, lr=1e-3, verbose=0)
+        )
+        recon = np.asarray(art.model(X))
+        art_std_loss = float(np.mean(((X - recon) / std) ** 2))
+        ours.append((t_ours, util.history["loss"][-1]))
+        article.append((t_art, hist.history["loss"][-1], art_std_loss))
+    t_art = float(np.median([a[0] for a in article]))
+    first = ours[0][0]
+    later = float(np.median([o[0] for o in ours[1:]])) if len(ours) > 1 else first
+    loss_ours = float(np.median([o[1] for o in ours]))
+    loss_art = float(np.median([a[2] for a in article]))
+    table.add(
+        "fit, article demo, first fit of the shape",
+        f"{first:.2f} s",
+        f"article {t_art:.2f} s",
+        f"{t_art / first:.1f}x faster",
+    )
+    table.add(
+        "fit, article demo, later fits (graph reused)",
+        f"{later:.3f} s",
+        f"article {t_art:.2f} s",
+        f"{t_art / later:.1f}x faster",
+    )
+    table.add(
+        "fit, final training loss (standardised, median)",
+        f"{loss_ours:.5f}",
+        f"article {loss_art:.5f}",
+        f"{loss_art / loss_ours:.2f}x (article / aeutil)",
+    )
+
+
+# 2, 3 ----------------------------------------------------------------------------------
+
+
+def bench_score(table: Table, rows: int, predict_rows: int) -> None:
+    rng = np.random.default_rng(0)
+    columns = [f"x{j}" for j in range(10)]
+    mixing = rng.normal(size=(3, 10))
+    train = pd.DataFrame(rng.normal(size=(5000, 3)) @ mixing, columns=columns)
+    util = aeutil.AutoEncoderUtil(df=train, seed=0).fit(columns, epochs=20, batch_size=64)
+    X = (rng.normal(size=(rows, 3)) @ mixing).astype(np.float32)
+    frame = pd.DataFrame(X, columns=columns)
+
+    def best(fn, n=3):
+        return min(timed(fn)[1] for _ in range(n))
+
+    t_ours = best(lambda: util.predict(columns, df=frame))
+    t_numpy = best(lambda: numpy_lower_bound(util.model, X))
+    Xp = X[:predict_rows]
+    t_predict = best(lambda: util.model.predict(Xp, verbose=0), 1) * rows / len(Xp)
+    np.testing.assert_allclose(
+        util.predict(columns, df=frame)[1], numpy_lower_bound(util.model, X), rtol=1e-4, atol=1e-6
+    )
+    table.add(
+        f"score {rows:,} x 10 vs model.predict (batch 32)",
+        f"{rows / t_ours:,.0f} rows/s",
+        f"{rows / t_predict:,.0f} rows/s",
+        f"{t_predict / t_ours:,.0f}x faster",
+    )
+    table.add(
+        f"score {rows:,} x 10 vs NumPy forward pass",
+        f"{rows / t_ours:,.0f} rows/s",
+        f"{rows / t_numpy:,.0f} rows/s",
+        f"{t_ours / t_numpy:.2f}x the time of the bound",
+    )
+
+    two_d = aeutil.AutoEncoderUtil(
+        df=aeutil.make_three_clusters()[COLUMNS], seed=0
+    ).fit(COLUMNS, epochs=20)
+    xx, yy = np.meshgrid(np.linspace(-4, 4, 200), np.linspace(-4, 4, 200))
+    grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
+    t_grid = best(lambda: two_d.reconstruction_error(grid), 20)
+    t_grid_predict = best(lambda: two_d.model.predict(grid, verbose=0), 1)
+    table.add(
+        "200 x 200 plot grid",
+        f"{t_grid * 1e3:.1f} ms",
+        f"model.predict {t_grid_predict * 1e3:.0f} ms",
+        f"{t_grid_predict / t_grid:,.0f}x faster",
+    )
+
+
+# 4 -------------------------------------------------------------------------------------
+
+
+def bench_book(table: Table) -> None:
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "book"
+        tree.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        cmd = [
+            str(jupyter_book), "build", ".", "--path-output", ".", "--config",
+            "book/_config.yml", "--toc", "book/_toc.yml", "--all", "-W", "-n", "--keep-going",
+        ]
+
+        def build():
+            subprocess.run(cmd, cwd=tree, check=True, capture_output=True)
+
+        _, cold = timed(build)
+        _, cached = timed(build)
+    table.add(
+        "book build, cold (every notebook executed)",
+        f"{cold:.0f} s",
+        f"cached rebuild {cached:.1f} s",
+        f"{cold / cached:.0f}x",
+    )
+
+
+# 5 -------------------------------------------------------------------------------------
+
+
+def _three_clusters():
+    train = aeutil.make_three_clusters(seed=0)[COLUMNS].to_numpy()
+    normal = aeutil.make_three_clusters(seed=1)[COLUMNS].to_numpy()
+    far = aeutil.make_three_clusters(n_per_cluster=0, n_outliers=15, seed=2)[COLUMNS].to_numpy()
+    uniform = aeutil.make_uniform_points(n=400, seed=3).to_numpy()
+    centres = np.array([(1, 1), (-1, -1), (0, 0)])
+    dist = np.min(np.linalg.norm(uniform[:, None, :] - centres[None], axis=2), axis=1)
+    near = uniform[dist > 1.5][:15]
+    test = np.vstack([normal, far, near])
+    labels = np.r_[np.zeros(len(normal)), np.ones(len(far) + len(near))]
+    config = {"epochs": 100, "batch_size": 16}
+    return train, test, labels, config
+
+
+def _machine():
+    from aeutil.timeseries import make_windows, simulate_machine
+
+    window, stride = 32, 4
+    train_df, _ = simulate_machine(6000, seed=0)
+    test_df, _ = simulate_machine(9000, seed=1, anomalies="default")
+    channels = [c for c in train_df.columns if c not in ("time_s", "anomaly", "anomaly_kind")]
+    x_train, _ = make_windows(train_df[channels].to_numpy(np.float32), window, stride)
+    x_test, starts = make_windows(test_df[channels].to_numpy(np.float32), window, stride)
+    point_labels = test_df["anomaly"].to_numpy()
+    labels = np.array([point_labels[s : s + window].any() for s in starts], dtype=float)
+    config = {"epochs": 20, "batch_size": 64, "hidden_units": (64,), "encoding_dim": 8}
+    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1), labels, config
+
+
+def _shuttle():
+    X, y = aeutil.load_shuttle()
+    X_train, X_test, y_test = aeutil.split_normal_train(X, y, seed=0)
+    config = {"epochs": 30, "batch_size": 64, "hidden_units": (16,), "encoding_dim": 4}
+    return (
+        np.asarray(X_train, dtype=np.float32),
+        np.asarray(X_test, dtype=np.float32),
+        (np.asarray(y_test) == -1).astype(float),
+        config,
+    )
+
+
+def bench_peers(table: Table) -> None:
+    try:
+        from pyod.models.auto_encoder import AutoEncoder as PyODAutoEncoder
+    except ImportError:
+        table.add("peers (PyOD, IsolationForest)", "not run", "install the bench extra", "-")
+        return
+    for name, load in (
+        ("three clusters", _three_clusters),
+        ("machine simulator", _machine),
+        ("Shuttle", _shuttle),
+    ):
+        train, test, labels, config = load()
+        results = {}
+        detectors = {
+            "aeutil": lambda c=config: aeutil.AutoEncoderDetector(seed=0, **c),
+            "PyOD AutoEncoder": lambda: PyODAutoEncoder(random_state=0, verbose=0),
+            "IsolationForest": lambda: IsolationForest(random_state=0),
+        }
+        for label, make in detectors.items():
+            model = make()
+            _, t_fit = timed(lambda m=model, x=train: m.fit(x))
+            if label == "PyOD AutoEncoder":
+                scores, t_score = timed(lambda m=model, x=test: m.decision_function(x))
+            else:  # scikit-learn convention: larger = more normal
+                scores, t_score = timed(lambda m=model, x=test: -m.score_samples(x))
+            results[label] = (
+                roc_auc_score(labels, scores),
+                average_precision_score(labels, scores),
+                t_fit,
+                t_score,
+            )
+        ours = results["aeutil"]
+        for label in ("PyOD AutoEncoder", "IsolationForest"):
+            theirs = results[label]
+            table.add(
+                f"{name}: aeutil vs {label} (ROC-AUC / PR-AUC)",
+                f"{ours[0]:.3f} / {ours[1]:.3f}",
+                f"{theirs[0]:.3f} / {theirs[1]:.3f}",
+                f"PR-AUC {ours[1] - theirs[1]:+.3f}",
+            )
+            table.add(
+                f"{name}: aeutil vs {label} (fit / score s)",
+                f"{ours[2]:.2f} / {ours[3]:.3f}",
+                f"{theirs[2]:.2f} / {theirs[3]:.3f}",
+                f"fit {theirs[2] / ours[2]:.1f}x, score {theirs[3] / ours[3]:.1f}x faster",
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="fits per side in row 1")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--predict-rows", type=int, default=100_000,
+                        help="rows given to model.predict (it is slow); its rate is per row")
+    parser.add_argument("--skip-book", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("git") is None:
+        args.skip_book = True
+    table = Table()
+    print("measuring (each line as it is done):", flush=True)
+    bench_fit(table, args.repeat)
+    bench_score(table, args.rows, args.predict_rows)
+    if not args.skip_peers:
+        bench_peers(table)
+    if not args.skip_book:
+        bench_book(table)
+    table.print()
+
+
+if __name__ == "__main__":
+    main()
