@@ -87,20 +87,5 @@ bench: $(BENCH_STAMP)
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
 
-dist# The benchmark has its own environment: requirements.txt plus PyTorch and PyOD, which the
-# book and the tests never need.
-BENCH_VENV  := .venv-bench
-BENCH_STAMP := $(BENCH_VENV)/.installed
-
-$(BENCH_STAMP): requirements.txt requirements-bench.txt pyproject.toml
-	@$(PYTHON) $(IS_PY311) || { echo "error: Python 3.11 is required" >&2; exit 1; }
-	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-bench.txt
-	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
-	touch $@
-
-bench: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
-
-clean: clean
-	rm -rf $(VENV)
+distclean: clean
+	rm -rf $(VENV) $(BENCH_VENV)
