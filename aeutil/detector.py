@@ -1,7 +1,7 @@
 """scikit-learn 流のオートエンコーダ異常検知器 (第3章で導入)。
 
-元の記事は ``tensorflow.keras.wrappers.scikit_learn.KerasRegressor`` で
-``GridSearchCV`` を使っていましたが、このモジュールは Keras 3 にはもうありません。
+元の記事は TensorFlow 同梱の Keras にあった scikit-learn 用ラッパー ``KerasRegressor`` で
+``GridSearchCV`` を使っていましたが、このラッパーは TensorFlow 2.13 で削除されました。
 :class:`AutoEncoderDetector` は scikit-learn の外れ値検出器
 (``IsolationForest`` などと同じ形) として振る舞うので、``GridSearchCV`` や
 ``Pipeline`` にそのまま渡せます。

@@ -2,7 +2,7 @@
 
 層ごとのニューロンを円で縦に並べ、隣り合う層のすべてのニューロンを線で結んだ
 おなじみの図を描きます。図は ``matplotlib.figure.Figure`` として **返す** だけで、
-``plt.show()`` は呼びません (:mod:`aeutil.plotting` の関数と同じ約束です)。
+pyplot の ``show`` は呼びません (:mod:`aeutil.plotting` の関数と同じ約束です)。
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def plot_autoencoder_diagram(
     Returns
     -------
     matplotlib.figure.Figure
-        描いた図 (``plt.show()`` は呼ばない)。ニューロンは
+        描いた図 (pyplot の ``show`` は呼ばない)。ニューロンは
         ``matplotlib.patches.Circle``、結合は層の組ごとに 1 つの
         ``matplotlib.collections.LineCollection`` として描かれる。
 

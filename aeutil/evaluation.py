@@ -192,7 +192,7 @@ def plot_roc_pr(
     Returns
     -------
     matplotlib.figure.Figure
-        左に ROC 曲線、右に PR 曲線の軸を持つ図 (``plt.show()`` は呼ばない)。
+        左に ROC 曲線、右に PR 曲線の軸を持つ図 (pyplot の ``show`` は呼ばない)。
 
     Raises
     ------

@@ -1,7 +1,7 @@
 """結果を描くグラフ関数と日本語フォントの設定 (第2章・第6章で導入)。
 
 グラフ関数は ``matplotlib.figure.Figure`` を作って **返す** だけで、
-``plt.show()`` は呼びません。ノートブックでは返した Figure がそのまま表示され、
+pyplot の ``show`` は呼びません。ノートブックでは返した Figure がそのまま表示され、
 スクリプトでは ``fig.savefig(...)`` で保存できます。pyplot の「現在の図」を
 使わないので、図が二重に表示されたり、開いた図がたまり続けたりもしません。
 """
@@ -154,7 +154,7 @@ def plot_ae_results(
     Returns
     -------
     matplotlib.figure.Figure
-        描いた図 (``plt.show()`` は呼ばない)。
+        描いた図 (pyplot の ``show`` は呼ばない)。
 
     Raises
     ------
