@@ -48,7 +48,7 @@ import pandas as pd
 
 from .io import normalize_encoding
 from .util import AutoEncoderUtil
-from .validation import AEUtilError
+from .validation import AEUtilError, InvalidDataError, to_matrix
 
 __all__ = ["main", "build_parser", "CommandError", "SCORE_COLUMN", "LABEL_COLUMN"]
 
@@ -421,40 +421,12 @@ def _encoding_that_finds(reader: _CsvReader, missing: Sequence[str]) -> str | No
 
 def _to_float32(chunk: _Chunk, columns: Sequence[str], path: Path) -> np.ndarray:
     """指定した列を検査して float32 の行列にする。問題があればファイルの行番号で知らせる。"""
-    frame = chunk.frame
-    out = np.empty((len(frame), len(columns)), dtype=np.float32)
-    for j, name in enumerate(columns):
-        column = frame[name]
-        if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(
-            column.dtype
-        ):
-            converted = pd.to_numeric(column, errors="coerce")
-            bad = converted.isna().to_numpy() & column.notna().to_numpy()
-            if pd.api.types.is_bool_dtype(column.dtype):
-                bad = np.ones(len(column), dtype=bool)
-            if bad.any():
-                pos = int(np.argmax(bad))
-                raise CommandError(
-                    f"{path} の {chunk.lines[pos]} 行目: 列 {name!r} の値 "
-                    f"{column.iloc[pos]!r} は数値ではありません。"
-                )
-            column = converted
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = np.isfinite(values)
-        if not finite.all():
-            pos = int(np.argmin(finite))
-            what = "が空欄 (欠損値) です" if np.isnan(values[pos]) else "が無限大 (inf) です"
-            raise CommandError(f"{path} の {chunk.lines[pos]} 行目: 列 {name!r} {what}。")
-        with np.errstate(over="ignore"):
-            as32 = values.astype(np.float32)
-        if not np.isfinite(as32).all():
-            pos = int(np.argmin(np.isfinite(as32)))
-            raise CommandError(
-                f"{path} の {chunk.lines[pos]} 行目: 列 {name!r} の値が大きすぎます "
-                "(float32 の範囲外)。"
-            )
-        out[:, j] = as32
-    return out
+    try:
+        return to_matrix(
+            chunk.frame, columns, source=f"{path} ", row_label=lambda i: f"{chunk.lines[i]} 行目"
+        )
+    except InvalidDataError as exc:
+        raise CommandError(str(exc)) from None
 
 
 # --- 進み具合の表示 ---------------------------------------------------------

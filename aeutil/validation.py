@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,7 @@ def to_matrix(
     columns: str | Sequence[str] | None = None,
     *,
     source: str = "データ",
+    row_label: Callable[[int], str] | None = None,
 ) -> np.ndarray:
     """データを検査して ``float32`` の 2 次元配列 (行 × 特徴量) に変換する (第4章で導入)。
 
@@ -94,6 +95,9 @@ def to_matrix(
         ``data`` が DataFrame のときに使う列。省略するとすべての列を使う。
     source : str, default "データ"
         エラーメッセージで入力を指す呼び名 (ファイル名など)。
+    row_label : callable, optional
+        行の位置 (0 始まり) から、エラーメッセージで使う行の呼び名を作る関数
+        (例: CSV ファイルの行番号 ``lambda i: f"{i + 2} 行目"``)。省略すると位置とインデックスで示す。
 
     Returns
     -------
@@ -145,6 +149,9 @@ def to_matrix(
     if n_rows == 0 or not values:
         raise InvalidDataError(f"{source}が空です (行 {n_rows}、列 {len(values)})。")
 
+    def describe(position: int) -> str:
+        return row_label(position) if row_label is not None else _describe_row(index, position)
+
     # fast path: numeric columns, all finite (one conversion, one check)
     if all(
         pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
@@ -171,24 +178,21 @@ def to_matrix(
                 pos = int(np.argmax(bad)) if bad.any() else 0
                 raise InvalidDataError(
                     f"{source}の{label} に数値でない値があります: "
-                    f"{_describe_row(index, pos)} の値 {col.iloc[pos]!r}"
+                    f"{describe(pos)} の値 {col.iloc[pos]!r}"
                 )
             col = converted
         column_values = col.to_numpy(dtype=np.float64, na_value=np.nan)
         finite = np.isfinite(column_values)
         if not finite.all():
             pos = int(np.argmin(finite))
-            kind = "欠損値 (NaN)" if np.isnan(column_values[pos]) else "無限大 (inf)"
-            raise InvalidDataError(
-                f"{source}の{label} に{kind} があります: {_describe_row(index, pos)}"
-            )
+            kind = "欠損値 (NaN・空欄)" if np.isnan(column_values[pos]) else "無限大 (inf)"
+            raise InvalidDataError(f"{source}の{label} に{kind} があります: {describe(pos)}")
         with np.errstate(over="ignore"):
             as32 = column_values.astype(np.float32)
         if not np.isfinite(as32).all():
             pos = int(np.argmin(np.isfinite(as32)))
             raise InvalidDataError(
-                f"{source}の{label} の値が大きすぎます (float32 の範囲外): "
-                f"{_describe_row(index, pos)}"
+                f"{source}の{label} の値が大きすぎます (float32 の範囲外): {describe(pos)}"
             )
         out[:, j] = as32
     return out

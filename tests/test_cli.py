@@ -192,7 +192,7 @@ def test_error_file_that_is_not_a_model(new_csv, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("故障", "'故障' は数値ではありません"), ("", "空欄"), ("inf", "無限大")],
+    [("故障", "数値でない値があります: 97 行目 の値 '故障'"), ("", "空欄"), ("inf", "無限大")],
 )
 def test_error_bad_value_names_column_and_file_line(trained, tmp_path, capsys, value, expected):
     frame = _sensor_frame(120, seed=6)
