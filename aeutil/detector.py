@@ -26,6 +26,7 @@ from .model import (
     scorer_for,
     train_autoencoder,
 )
+from .thresholds import threshold_percentile
 from .validation import InvalidDataError, NotFittedError, to_matrix
 
 __all__ = ["AutoEncoderDetector"]
@@ -191,7 +192,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
             seed=int(self.seed),
         )
         errors = scorer_for(model)(train)
-        threshold = float(np.percentile(errors, float(self.threshold_percentile)))
+        threshold = threshold_percentile(errors, self.threshold_percentile)
         metadata_layer(model).threshold = threshold
         self._set_model(model)
         self.history_ = result.history

@@ -94,6 +94,18 @@ def _labels(y, X: np.ndarray | None, name: str) -> np.ndarray | None:
     return labels
 
 
+def _prepare(X_train, y_train, X_test, y_test, n_features: int):
+    """Check the data and labels of both sets; return them and all points together."""
+    X_tr = _as_2d(X_train, "X_train", n_features)
+    X_te = _as_2d(X_test, "X_test", n_features)
+    y_tr = _labels(y_train, X_tr, "y_train_pred")
+    y_te = _labels(y_test, X_te, "y_test_pred")
+    present = [a for a in (X_tr, X_te) if a is not None]
+    if not present:
+        raise ValueError("描くデータがありません。X_train か X_test を渡してください。")
+    return X_tr, y_tr, X_te, y_te, np.concatenate(present)
+
+
 def _scatter_groups(ax, X, y, *, column, train: bool, yvalues=None) -> None:
     if X is None:
         return
@@ -162,14 +174,7 @@ def plot_ae_results(
         学習データもテストデータもないとき。
     """
     setup_japanese_font()
-    X_tr = _as_2d(X_train, "X_train", 2)
-    X_te = _as_2d(X_test, "X_test", 2)
-    y_tr = _labels(y_train_pred, X_tr, "y_train_pred")
-    y_te = _labels(y_test_pred, X_te, "y_test_pred")
-    present = [a for a in (X_tr, X_te) if a is not None]
-    if not present:
-        raise ValueError("描くデータがありません。X_train か X_test を渡してください。")
-    X_all = np.concatenate(present)
+    X_tr, y_tr, X_te, y_te, X_all = _prepare(X_train, y_train_pred, X_test, y_test_pred, 2)
     x_min, x_max = X_all[:, 0].min() - 1, X_all[:, 0].max() + 1
     y_min, y_max = X_all[:, 1].min() - 1, X_all[:, 1].max() + 1
 
@@ -262,14 +267,8 @@ def plot_ae_results_1d(
         描いた図。
     """
     setup_japanese_font()
-    X_tr = _as_2d(X_train, "X_train", 1)
-    X_te = _as_2d(X_test, "X_test", 1)
-    y_tr = _labels(y_train_pred, X_tr, "y_train_pred")
-    y_te = _labels(y_test_pred, X_te, "y_test_pred")
-    present = [a for a in (X_tr, X_te) if a is not None]
-    if not present:
-        raise ValueError("描くデータがありません。X_train か X_test を渡してください。")
-    xs_all = np.concatenate(present).ravel()
+    X_tr, y_tr, X_te, y_te, X_all = _prepare(X_train, y_train_pred, X_test, y_test_pred, 1)
+    xs_all = X_all.ravel()
 
     fig = Figure(figsize=(9, 5), layout="constrained")
     ax = fig.add_subplot()

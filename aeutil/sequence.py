@@ -28,6 +28,7 @@ from .model import (
     scorer_for,
     train_autoencoder,
 )
+from .thresholds import threshold_percentile
 from .validation import InvalidDataError, ModelFileError, NotFittedError
 
 __all__ = ["WINDOW_MODEL_KINDS", "WindowAutoEncoder", "build_window_autoencoder"]
@@ -323,7 +324,7 @@ class WindowAutoEncoder:
         self.fit_time_s_ = time.perf_counter() - started
         self._set_model(model)
         scores = self._scorer(data)
-        self.threshold_ = float(np.percentile(scores, self.threshold_percentile))
+        self.threshold_ = threshold_percentile(scores, self.threshold_percentile)
         metadata_layer(model).threshold = self.threshold_
         self.history_ = result.history
         self.train_scores_ = scores
