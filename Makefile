@@ -1,7 +1,7 @@
 # オートエンコーダによる異常検知 — build and test entry points.
 #
 #   make book   .venv を作り、ノートブックを実行して HTML を _build/html に作る
-#   make test   lint → 単体テスト → 本のビルド → HTML のテスト
+#   make test   lint → 単体テスト → 本のビルド → HTML のテスト → ブラウザでのテスト
 #
 # Everything pip installs comes from requirements.txt (exact pins).
 
@@ -34,11 +34,16 @@ export JUPYTER_PREFER_ENV_PATH := 1
 BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 	--config book/_config.yml --toc book/_toc.yml --all -W -n --keep-going
 
-.PHONY: help venv book test lint bench clean distclean
+# The browser tests (tests/browser) drive Debian's chromium through Playwright's Python client;
+# `playwright install` is never run, so no browser is ever downloaded.
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help venv book test lint chromium bench clean distclean
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
-	@echo "make test       lint, unit tests, book build, checks on the built HTML"
+	@echo "make test       lint, unit tests, book build, checks on the built HTML, browser tests"
+	@echo "make chromium   install Debian's chromium with apt-get if $(CHROMIUM) is missing"
 	@echo "make lint       ruff check ."
 	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
 	@echo "make clean      remove _build (keeps .venv)"
@@ -63,11 +68,32 @@ book: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -m "not book"
+	$(PY) -m pytest -m "not book and not browser"
 	$(BOOK_BUILD)
 	$(PY) -m pytest -m book
+	$(PY) -m pytest -m browser
+
+# Debian's chromium package, installed only when $(CHROMIUM) is missing (as root, or with sudo).
+# `apt-get update` runs only if the install fails without it (e.g. no package lists yet).
+APT_INSTALL_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: $(CHROMIUM) is missing and apt-get is not available here: install Chromium" >&2; \
+		echo "       so that $(CHROMIUM) exists (the browser tests never download a browser)" >&2; \
+		exit 1; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "error: $(CHROMIUM) is missing; installing it with apt-get needs root or sudo" >&2; exit 1; fi; \
+	echo "$(CHROMIUM) is missing: installing Debian's chromium package (apt-get)"; \
+	$$sudo $(APT_INSTALL_CHROMIUM) || { \
+		echo "apt-get install failed: running apt-get update and trying again"; \
+		$$sudo apt-get update && $$sudo $(APT_INSTALL_CHROMIUM); }; \
+	if [ ! -x $(CHROMIUM) ]; then \
+		echo "error: the chromium package is installed but $(CHROMIUM) is missing" >&2; exit 1; fi
 
 # The benchmark has its own environment: requirements.txt plus PyTorch and PyOD, which the
 # book and the tests never need.
