@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import csv
 import io
 import itertools
 import os
@@ -283,6 +284,9 @@ class _CsvReader:
                 f"{self.path} の見出しの行を CSV として読めませんでした: {exc}"
             ) from None
         self.columns = [str(c) for c in names]
+        # the names as written: pandas renames a repeated name ("a", "a" -> "a", "a.1")
+        text = self.header.decode(self.encoding.codec, errors="replace")
+        self.raw_columns = next(csv.reader(io.StringIO(text, newline="")), [])
         self._commas = len(self.columns) - 1  # 1 行の区切りの数 (引用符の外のコンマ)
 
     def close(self) -> None:
@@ -384,10 +388,29 @@ class _CsvReader:
         return _Chunk(bodies, lines, frame, self._bytes)
 
 
-def _check_columns(reader: _CsvReader, wanted: Sequence[str], *, model: Path | None) -> None:
-    missing = [c for c in wanted if c not in reader.columns]
+def _check_columns(reader: _CsvReader, wanted: Sequence[str], *, model: Path | None) -> list[str]:
+    """``wanted`` の列を見出しで探し、見出しでの列名を返す (ないときや重複はエラー)。
+
+    見出しに前後の空白つきで書かれた列名 (``"温度 "``) も、空白を除いた名前で
+    1 列だけに当てはまるなら見つけます。
+    """
+    resolved = []
+    for name in wanted:
+        if name not in reader.columns:
+            near = [c for c in reader.columns if c.strip() == name.strip()]
+            if len(near) == 1:
+                name = near[0]
+        resolved.append(name)
+    for name in resolved:
+        count = reader.raw_columns.count(name)
+        if count > 1:
+            raise CommandError(
+                f"{reader.path} の見出しに列 {name!r} が {count} つあります。"
+                "どの列を使うか決められないので、列名が重ならないように見出しを直してください。"
+            )
+    missing = [c for c in resolved if c not in reader.columns]
     if not missing:
-        return
+        return resolved
     available = ", ".join(reader.columns) or "(列なし)"
     names = ", ".join(repr(c) for c in missing)
     hint = ""
@@ -475,6 +498,8 @@ class _AtomicOutput:
         self.handle = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())  # on disk before the new name points at it (power loss)
         self.handle.close()
         # mkstemp は本人だけが読める権限で作るので、普通のファイルと同じ権限に直す
         umask = os.umask(0)
@@ -543,8 +568,11 @@ def _parse_names(text: str, option: str) -> list[str]:
             f"{option} の指定 {text!r} が正しくありません。列名をコンマ区切りで並べてください "
             "(例: --columns 温度,振動,電流)。"
         )
-    if len(set(names)) != len(names):
-        raise CommandError(f"{option} に同じ列名が 2 回以上あります: {text!r}")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise CommandError(
+            f"{option} に同じ列名が 2 回以上あります: {', '.join(map(repr, twice))} ({text!r})"
+        )
     return names
 
 
@@ -580,7 +608,7 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     reader = _CsvReader(path, encoding, args.chunksize)
     try:
-        _check_columns(reader, columns, model=None)
+        columns = _check_columns(reader, columns, model=None)
         blocks = [_to_float32(chunk, columns, path) for chunk in reader.chunks(columns)]
     finally:
         reader.close()
@@ -645,7 +673,7 @@ def _run_score(args: argparse.Namespace) -> int:
     reader = _CsvReader(path, in_enc, args.chunksize)
     writer: _AtomicOutput | None = None
     try:
-        _check_columns(reader, columns, model=model_path)
+        in_file = _check_columns(reader, columns, model=model_path)
         taken = [c for c in (SCORE_COLUMN, LABEL_COLUMN) if c in reader.columns]
         if taken:
             raise CommandError(
@@ -669,8 +697,8 @@ def _run_score(args: argparse.Namespace) -> int:
         writer.handle.write(header)
         rows = anomalies = 0
         bytes_read = 0
-        for chunk in reader.chunks(columns):
-            X = _to_float32(chunk, columns, path)
+        for chunk in reader.chunks(in_file):
+            X = _to_float32(chunk, in_file, path)
             y, loss = _score_chunk(util, columns, X)
             bodies = _convert_bodies(chunk, in_enc, out_enc, path)
             writer.handle.write(_scored_lines(bodies, loss, y, out_enc.body_codec, ending))

@@ -17,11 +17,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
 
 from ._keras import keras, tf
-from .io import load_keras_model, save_keras_model
+from .io import check_table_model, load_keras_model, save_keras_model
 from .model import (
     TrainingResult,
     build_autoencoder,
     check_activation,
+    dense_chains,
     metadata_layer,
     scorer_for,
     train_autoencoder,
@@ -64,6 +65,10 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         早期終了の我慢エポック数。``None`` なら早期終了しない。
     seed : int, default 0
         乱数のシード。同じシードなら CPU 上でビット単位で同じ結果になる。
+    n_models : int, default 1
+        アンサンブルの大きさ (第3章で導入)。2 以上なら、初期値だけが違う同じ形の
+        オートエンコーダを ``n_models`` 個まとめて学習し (1 つの Keras モデルの中に並べる)、
+        再構成誤差の平均をスコアにする。シードによる当たり外れが小さくなる。
 
     Attributes
     ----------
@@ -99,6 +104,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         validation_split: float = 0.0,
         patience: int | None = None,
         seed: int = 0,
+        n_models: int = 1,
     ) -> None:
         self.hidden_units = hidden_units
         self.encoding_dim = encoding_dim
@@ -111,6 +117,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         self.validation_split = validation_split
         self.patience = patience
         self.seed = seed
+        self.n_models = n_models
 
     # -- fitting ---------------------------------------------------------
 
@@ -166,8 +173,9 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
 
         mean = train.mean(axis=0, dtype=np.float64)
         std = train.std(axis=0, dtype=np.float64)
-        # a constant column has zero spread: divide by 1 so scores stay finite
-        scale = np.where(std > 0, std, 1.0)
+        # a constant column has zero spread: divide by 1 so scores stay finite. So does a spread
+        # too small for float32 (below its smallest normal number, or 0 after the cast)
+        scale = np.where(std >= np.finfo(np.float32).tiny, std, 1.0)
 
         keras.utils.set_random_seed(int(self.seed))
         tf.config.experimental.enable_op_determinism()
@@ -179,19 +187,29 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
             encoding_dim=self.encoding_dim,
             activation=self.activation,
             threshold_percentile=float(self.threshold_percentile),
+            n_models=int(self.n_models),
         )
-        result = train_autoencoder(
-            model,
-            train,
-            epochs=int(self.epochs),
-            batch_size=int(self.batch_size),
-            lr=float(self.lr),
-            optimizer=self.optimizer,
-            validation_data=val,
-            patience=self.patience,
-            seed=int(self.seed),
-        )
+        # validation rows far outside the training rows' range can overflow float32 (val_loss
+        # becomes inf, which is the honest value); a diverging fit is caught just below
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = train_autoencoder(
+                model,
+                train,
+                epochs=int(self.epochs),
+                batch_size=int(self.batch_size),
+                lr=float(self.lr),
+                optimizer=self.optimizer,
+                validation_data=val,
+                patience=self.patience,
+                seed=int(self.seed),
+            )
         errors = scorer_for(model)(train)
+        if not errors.max() < np.finfo(np.float32).max:
+            # the training diverged (inf/NaN weights score at the ceiling); keep the previous model
+            raise InvalidDataError(
+                "学習が発散しました (学習データの再構成誤差が有限の値になりません)。"
+                f"学習率 lr (いまは {self.lr}) を小さくしてください。"
+            )
         threshold = threshold_percentile(errors, self.threshold_percentile)
         metadata_layer(model).threshold = threshold
         self._set_model(model)
@@ -307,7 +325,9 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
     def load(cls, path: str | os.PathLike) -> AutoEncoderDetector:
         """:meth:`save` したファイルから検出器を復元する。"""
         model = load_keras_model(path)
-        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        check_table_model(model, path)  # a window model or a forged graph: ModelFileError
+        chains = dense_chains(model)
+        dense = chains[0]
         n_hidden = (len(dense) - 2) // 2
         meta = metadata_layer(model)
         detector = cls(
@@ -315,6 +335,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
             encoding_dim=dense[n_hidden].units,
             activation=keras.activations.serialize(dense[0].activation),
             threshold_percentile=meta.threshold_percentile,
+            n_models=len(chains),
         )
         detector._set_model(model)
         return detector

@@ -57,11 +57,11 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 
 def _elu(a: np.ndarray) -> np.ndarray:
-    return np.where(a > 0, a, np.expm1(np.minimum(a, 0))).astype(np.float32, copy=False)
+    return np.where(a > 0, a, np.expm1(np.minimum(a, 0))).astype(a.dtype, copy=False)
 
 
 def _softplus(a: np.ndarray) -> np.ndarray:
-    return (np.logaddexp(np.float32(0.0), a)).astype(np.float32, copy=False)
+    return (np.logaddexp(np.float32(0.0), a)).astype(a.dtype, copy=False)
 
 
 def _linear(a: np.ndarray) -> np.ndarray:
@@ -137,6 +137,8 @@ class ReconstructionError(keras.layers.Layer):
     入力が 3 次元 (サンプル × 時刻 × チャンネル) のときは、時刻とチャンネルの
     すべてにわたって平均し、サンプルごとに 1 つの値を返します。
 
+    再構成を複数受け取ったとき (``n_models`` 個のアンサンブル) は、それぞれの誤差の平均を返します。
+
     採点に必要な付帯情報 (列名・閾値) もこの層の設定として保存します。
 
     Parameters
@@ -166,11 +168,19 @@ class ReconstructionError(keras.layers.Layer):
         self.format_version = int(format_version)
 
     def call(self, inputs):
-        z, z_hat = inputs
-        squared = keras.ops.square(z - z_hat)
-        # one score per sample: average over every axis but the batch axis
-        # (features for tables, time steps and channels for windows of a time series)
-        return keras.ops.mean(keras.ops.reshape(squared, (keras.ops.shape(squared)[0], -1)), axis=-1)
+        z, *reconstructions = inputs
+        errors = []
+        for z_hat in reconstructions:
+            squared = keras.ops.square(z - z_hat)
+            # one score per sample: average over every axis but the batch axis
+            # (features for tables, time steps and channels for windows of a time series)
+            errors.append(
+                keras.ops.mean(keras.ops.reshape(squared, (keras.ops.shape(squared)[0], -1)), axis=-1)
+            )
+        if len(errors) == 1:
+            return errors[0]
+        # an ensemble (n_models > 1): the mean of the members' errors
+        return keras.ops.mean(keras.ops.stack(errors, axis=0), axis=0)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0][:1]
@@ -204,6 +214,7 @@ def build_autoencoder(
     encoding_dim: int = 4,
     activation: str = "relu",
     threshold_percentile: float = 95.0,
+    n_models: int = 1,
 ) -> keras.Model:
     """入力から再構成誤差までを 1 つにまとめた Keras モデルを組み立てる (第2章で導入)。
 
@@ -222,6 +233,10 @@ def build_autoencoder(
         中間層とボトルネックの活性化関数。出力層は線形。
     threshold_percentile : float, default 95.0
         閾値を決めるパーセンタイル (モデルに記録するだけ)。
+    n_models : int, default 1
+        アンサンブルの大きさ (第7章で導入)。2 以上なら、同じ形で初期値の違うオートエンコーダを
+        ``n_models`` 個並べ (層の名前は ``member0_encoder_0`` のように番号付き)、
+        それぞれの再構成誤差の平均をスコアにします。1 個のときの層の名前は元の記事と同じ構成のままです。
 
     Returns
     -------
@@ -232,20 +247,42 @@ def build_autoencoder(
     hidden = [int(u) for u in hidden_units]
     if int(encoding_dim) < 1 or any(u < 1 for u in hidden):
         raise InvalidDataError("ユニット数と encoding_dim は 1 以上の整数にしてください。")
+    if int(n_models) < 1:
+        raise InvalidDataError(f"n_models は 1 以上の整数にしてください (いまは {n_models})。")
     n_features = len(columns)
     inputs = keras.Input(shape=(n_features,), name="x")
     z = Standardize(mean, scale, name="standardize")(inputs)
-    h = z
-    for i, units in enumerate(hidden):
-        h = keras.layers.Dense(units, activation=activation, name=f"encoder_{i}")(h)
-    h = keras.layers.Dense(int(encoding_dim), activation=activation, name="code")(h)
-    for i, units in enumerate(reversed(hidden)):
-        h = keras.layers.Dense(units, activation=activation, name=f"decoder_{i}")(h)
-    z_hat = keras.layers.Dense(n_features, activation="linear", name="reconstruction")(h)
+    reconstructions = []
+    for member in range(int(n_models)):
+        prefix = f"member{member}_" if n_models > 1 else ""
+        h = z
+        for i, units in enumerate(hidden):
+            h = keras.layers.Dense(units, activation=activation, name=f"{prefix}encoder_{i}")(h)
+        h = keras.layers.Dense(int(encoding_dim), activation=activation, name=f"{prefix}code")(h)
+        for i, units in enumerate(reversed(hidden)):
+            h = keras.layers.Dense(units, activation=activation, name=f"{prefix}decoder_{i}")(h)
+        reconstructions.append(
+            keras.layers.Dense(n_features, activation="linear", name=f"{prefix}reconstruction")(h)
+        )
     score = ReconstructionError(
         columns, threshold_percentile=threshold_percentile, name="anomaly_score"
-    )([z, z_hat])
+    )([z, *reconstructions])
     return keras.Model(inputs, score, name="autoencoder")
+
+
+def dense_chains(model: keras.Model) -> list[list[keras.layers.Dense]]:
+    """Dense 層を、アンサンブルのメンバーごとの列 (入力側から順) に分ける。
+
+    :func:`build_autoencoder` の層の名前 (``member3_code`` など) で分けます。
+    メンバーが 1 個のモデルでは、すべての Dense 層が 1 つの列になります。
+    """
+    chains: dict[str, list[keras.layers.Dense]] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            head, _, rest = layer.name.partition("_")
+            key = head if head.startswith("member") and rest else ""
+            chains.setdefault(key, []).append(layer)
+    return list(chains.values())
 
 
 def metadata_layer(model: keras.Model) -> ReconstructionError:
@@ -389,15 +426,24 @@ class _NumpyTrainer:
         std = model.get_layer("standardize")
         self.mean = np.asarray(std.mean, dtype=np.float32)
         self.scale = np.asarray(std.scale, dtype=np.float32)
-        self.dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-        weights = [layer.get_weights() for layer in self.dense]
-        total = sum(k.size + b.size for k, b in weights)
+        # members of an ensemble share one shape: stack the i-th layer of every member
+        # into (members, in, out), so that one matmul serves them all
+        self.chains = dense_chains(model)
+        members = len(self.chains)
+        stacked = []
+        for position in zip(*self.chains, strict=True):
+            kernels, biases = zip(*(layer.get_weights() for layer in position), strict=True)
+            if members == 1:
+                stacked.append((kernels[0], biases[0], _activation_name(position[0])))
+            else:
+                stacked.append((np.stack(kernels), np.stack(biases)[:, None, :], _activation_name(position[0])))
+        total = sum(k.size + b.size for k, b, _ in stacked)
         self.params = np.empty(total, dtype=np.float32)
         self.grads = np.zeros(total, dtype=np.float32)
         # (kernel, bias, kernel gradient, bias gradient, activation): views into the flat arrays
-        self.layers: list[tuple[np.ndarray, ...]] = []
+        self.layers: list[tuple] = []
         offset = 0
-        for layer, (kernel, bias) in zip(self.dense, weights, strict=True):
+        for kernel, bias, name in stacked:
             views = []
             for value in (kernel, bias):
                 end = offset + value.size
@@ -406,7 +452,7 @@ class _NumpyTrainer:
                 views.append((param, self.grads[offset:end].reshape(value.shape)))
                 offset = end
             (k, gk), (b, gb) = views
-            self.layers.append((k, b, gk, gb, _activation_name(layer)))
+            self.layers.append((k, b, gk, gb, name))
         self.optimizer = optimizer.lower()
         self.lr = np.float32(lr)
         self.slots = [np.zeros_like(self.params) for _ in range(2)]
@@ -431,7 +477,7 @@ class _NumpyTrainer:
 
     def loss(self, z: np.ndarray) -> float:
         diff = self.forward(z)[1][-1] - z
-        return float(np.mean(np.mean(diff * diff, axis=1)))
+        return float(np.mean(np.mean(diff * diff, axis=-1)))
 
     def step(self, z: np.ndarray) -> float:
         """1 つのミニバッチで 1 回更新し、更新前の損失を返す。"""
@@ -439,13 +485,14 @@ class _NumpyTrainer:
         diff = posts[-1] - z
         flat = diff.ravel()
         loss = float(flat @ flat) / flat.size
-        delta = diff * np.float32(2.0 / z.size)
+        # the loss is the mean over members, rows and columns
+        delta = diff * np.float32(2.0 / diff.size)
         for i in range(len(self.layers) - 1, -1, -1):
             kernel, _, grad_kernel, grad_bias, _ = self.layers[i]
-            np.matmul(posts[i].T, delta, out=grad_kernel)
-            np.sum(delta, axis=0, out=grad_bias)
+            np.matmul(np.swapaxes(posts[i], -1, -2), delta, out=grad_kernel)
+            np.sum(delta, axis=-2, out=grad_bias, keepdims=grad_bias.ndim == 3)
             if i:
-                delta = delta @ kernel.T
+                delta = delta @ np.swapaxes(kernel, -1, -2)
                 slope = _activation_slope(self.layers[i - 1][4], pres[i - 1], posts[i])
                 if slope is not None:
                     delta *= slope
@@ -475,12 +522,17 @@ class _NumpyTrainer:
         p -= (m * alpha) / (np.sqrt(v) + np.float32(1e-7))
 
     def weights(self) -> list[np.ndarray]:
+        """いまの重みのコピー (:meth:`copy_to` に渡す形)。"""
         return [w.copy() for k, b, *_ in self.layers for w in (k, b)]
 
     def copy_to(self, weights: list[np.ndarray]) -> None:
         """``weights`` (:meth:`weights` の形) を Keras モデルの Dense 層に書き込む。"""
-        for layer, kernel, bias in zip(self.dense, weights[::2], weights[1::2], strict=True):
-            layer.set_weights([kernel, bias])
+        for position, kernel, bias in zip(zip(*self.chains, strict=True), weights[::2], weights[1::2], strict=True):
+            if len(position) == 1:
+                position[0].set_weights([kernel, bias])
+                continue
+            for member, layer in enumerate(position):
+                layer.set_weights([kernel[member], bias[member, 0]])
 
 
 _TRAINERS: OrderedDict[str, _CompiledTrainer] = OrderedDict()
@@ -526,14 +578,20 @@ def train_autoencoder(
     patience: int | None = None,
     seed: int = 0,
 ) -> TrainingResult:
-    """モデルを学習する (1 エポックを 1 回のグラフ実行で回す学習ループ、第2章で導入)。
+    """モデルを学習する (第2章で導入)。
 
     Keras の ``model.fit`` は 1 エポックごとに数十ミリ秒の準備コストがかかり、
-    数百行の小さなデータではそれが学習時間のほとんどを占めます。ここでは
-    1 エポック分のミニバッチ更新を ``tf.function`` の中でまとめて実行し、
-    同じ Keras のモデルと最適化手法で、同じ計算をより速く行います。
-    作ったグラフは、同じ形のモデル・行数・バッチサイズ・最適化手法の学習で使い回します
-    (学習率は変えてよい)。使い回しても結果はビット単位で変わりません。
+    数百行の小さなデータではそれが学習時間のほとんどを占めます。ここでは次の 2 つの道を使い分けます。
+
+    - Dense 層だけのモデル (:func:`build_autoencoder` の既定): Keras と同じ順伝播・誤差逆伝播・
+      最適化手法の式を NumPy の ``float32`` で計算します。グラフを作る準備がいらないので、
+      1 回目の学習から速く終わります。
+    - LSTM や Conv1D を含むモデル: 1 エポック分のミニバッチ更新を ``tf.function`` の中で
+      まとめて実行します。作ったグラフは、同じ形のモデル・行数・バッチサイズ・最適化手法の学習で
+      使い回します (学習率は変えてよい)。
+
+    どちらの道も、同じシードならビット単位で同じ結果になり、Keras 自身のモデルと最適化手法で
+    学習した結果と浮動小数点の丸めの範囲で一致します。
 
     Parameters
     ----------
@@ -656,14 +714,14 @@ class _NumpyForward:
         std = model.get_layer("standardize")
         self.mean = np.asarray(std.mean, dtype=np.float32)
         self.scale = np.asarray(std.scale, dtype=np.float32)
-        self.layers: list[tuple[np.ndarray, np.ndarray, object]] = []
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.Dense):
+        # one chain of (kernel, bias, activation) per member of the ensemble (usually one)
+        self.chains: list[list[tuple[np.ndarray, np.ndarray, object]]] = []
+        for chain in dense_chains(model):
+            layers = []
+            for layer in chain:
                 kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
-                act_name = keras.activations.serialize(layer.activation)
-                if isinstance(act_name, dict):
-                    act_name = act_name.get("config", {}).get("name", act_name.get("class_name"))
-                self.layers.append((kernel, bias, ACTIVATIONS[str(act_name)]))
+                layers.append((kernel, bias, ACTIVATIONS[_activation_name(layer)]))
+            self.chains.append(layers)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float32)
@@ -675,17 +733,47 @@ class _NumpyForward:
                 # can differ; score two copies so every row takes the matrix-matrix path and
                 # the scores do not depend on how the data were split into blocks
                 block = np.repeat(block, 2, axis=0)
-            z = block - self.mean
-            z /= self.scale
-            h = z
-            for kernel, bias, act in self.layers:
-                h = h @ kernel
-                h += bias
-                h = act(h)
-            h -= z
-            np.square(h, out=h)
-            out[start:stop] = h.mean(axis=1, dtype=np.float32)[: min(stop, len(X)) - start]
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                z = block - self.mean
+                z /= self.scale
+                errors = []
+                for layers in self.chains:
+                    h = z
+                    for kernel, bias, act in layers:
+                        h = h @ kernel
+                        h += bias
+                        h = act(h)
+                    h -= z
+                    np.square(h, out=h)
+                    errors.append(h.mean(axis=1, dtype=np.float32))
+                # an ensemble scores the mean of its members' errors
+                scores = errors[0] if len(errors) == 1 else np.mean(errors, axis=0, dtype=np.float32)
+            if not np.isfinite(scores).all():
+                scores = self._rescore_wide(block, scores)
+            out[start:stop] = scores[: min(stop, len(X)) - start]
         return out
+
+    def _rescore_wide(self, block: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """float32 ではあふれた行 (学習データから桁違いに離れた行) を float64 で計算し直す。
+
+        float32 で表せる最大の値で頭打ちにするので、スコアはいつも有限です
+        (閾値を超えるので異常と判定される)。ほかの行の値は変えません。
+        """
+        ceiling = np.finfo(np.float32).max
+        bad = ~np.isfinite(scores)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            z = (block[bad].astype(np.float64) - self.mean) / self.scale
+            members = []
+            for layers in self.chains:
+                h = z
+                for kernel, bias, act in layers:
+                    h = act(h @ kernel.astype(np.float64) + bias)
+                members.append(np.mean(np.square(h - z), axis=1))
+            wide = np.mean(members, axis=0)
+        wide = np.nan_to_num(wide, nan=ceiling, posinf=ceiling)
+        scores = scores.copy()
+        scores[bad] = np.minimum(wide, ceiling).astype(np.float32)
+        return scores
 
 
 class _KerasForward:

@@ -56,6 +56,9 @@ class AutoEncoderUtil:
         活性化関数 (キーワード引数)。
     threshold_percentile : float, default 95.0
         閾値に使う学習データの再構成誤差のパーセンタイル (キーワード引数)。
+    n_models : int, default 1
+        アンサンブルの大きさ (キーワード引数、第3章で導入)。2 以上なら初期値だけが違う
+        オートエンコーダを ``n_models`` 個まとめて学習し、再構成誤差の平均をスコアにする。
 
     Attributes
     ----------
@@ -83,6 +86,7 @@ class AutoEncoderUtil:
         encoding_dim: int = 4,
         activation: str = "relu",
         threshold_percentile: float = 95.0,
+        n_models: int = 1,
     ) -> None:
         if df is not None and not isinstance(df, pd.DataFrame):
             raise InvalidDataError(
@@ -95,6 +99,7 @@ class AutoEncoderUtil:
         self.encoding_dim = encoding_dim
         self.activation = activation
         self.threshold_percentile = threshold_percentile
+        self.n_models = n_models
         self.input_dim: int | None = None
         self.history: dict[str, list[float]] | None = None
         self._detector: AutoEncoderDetector | None = None
@@ -183,6 +188,7 @@ class AutoEncoderUtil:
             validation_split=validation_split,
             patience=patience,
             seed=self.seed,
+            n_models=self.n_models,
         )
         result = detector._fit_matrix(data, [str(c) for c in columns])
         self._detector = detector
@@ -331,6 +337,7 @@ class AutoEncoderUtil:
         self.hidden_units = tuple(detector.hidden_units)
         self.encoding_dim = detector.encoding_dim
         self.activation = detector.activation
+        self.n_models = detector.n_models
         self.threshold_percentile = detector.threshold_percentile
         self.history = None
         return self

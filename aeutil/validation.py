@@ -19,6 +19,7 @@ __all__ = [
     "ModelFileError",
     "as_column_list",
     "to_matrix",
+    "MAX_ABS_VALUE",
 ]
 
 
@@ -71,6 +72,186 @@ def as_column_list(column: str | Sequence[str]) -> list[str]:
     return columns
 
 
+#: 受け付ける値の絶対値の上限。float32 の最大値 (約 3.4e38) に近い値は、標準化で
+#: 平均との差を計算するだけであふれる (inf になる) ため、その手前で止める。
+MAX_ABS_VALUE = 1e38
+
+
+def _show(value: object) -> str:
+    """エラーメッセージに載せる値の表記 (NumPy のスカラーは Python の値として見せる)。"""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _positions(index: pd.Index, name: object) -> list[int]:
+    """列名 ``name`` の列の位置 (重複していれば複数)。"""
+    try:
+        loc = index.get_loc(name)
+    except (KeyError, TypeError, pd.errors.InvalidIndexError):
+        return []
+    if isinstance(loc, (int, np.integer)):
+        return [int(loc)]
+    return np.arange(len(index))[loc].tolist()
+
+
+def _select(frame: pd.DataFrame, columns, source: str) -> pd.DataFrame:
+    """``columns`` の列を、その順に選ぶ (列名の重複や同じ列の二重指定はエラー)。"""
+    names = as_column_list(columns)
+    texts: list[str] | None = None
+    chosen: list[int] = []
+    missing: list[object] = []
+    for name in names:
+        found = _positions(frame.columns, name)
+        if not found:
+            # a model keeps its column names as text: let "0" find the column labelled 0
+            if texts is None:
+                texts = [str(c) for c in frame.columns]
+            found = [j for j, text in enumerate(texts) if text == str(name)]
+        if not found:
+            missing.append(name)
+        elif len(found) > 1:
+            raise InvalidDataError(
+                f"{source}に列名 {str(name)!r} の列が {len(found)} つあります "
+                f"({', '.join(f'{j} 列目' for j in found)}、0 始まり)。"
+                "どれを使うか決められないので、列名が重ならないように付け直してください。"
+            )
+        else:
+            chosen.append(found[0])
+    if missing:
+        available = ", ".join(map(str, frame.columns)) or "(列なし)"
+        raise ColumnNotFoundError(
+            f"{source}に列 {', '.join(map(repr, missing))} がありません。使える列: {available}"
+        )
+    if len(set(chosen)) != len(chosen):
+        twice = next(names[k] for k, j in enumerate(chosen) if chosen.index(j) != k)
+        raise InvalidDataError(f"列 {str(twice)!r} が 2 回以上指定されています。")
+    selected = frame.iloc[:, chosen]
+    # a model keeps its column names as text, so 0 and "0" would be the same column to it
+    _check_unique_names(selected, source)
+    return selected
+
+
+def _check_unique_names(frame: pd.DataFrame, source: str) -> None:
+    texts = pd.Index([str(c) for c in frame.columns])
+    if texts.has_duplicates:
+        name = texts[texts.duplicated()][0]
+        labels = ", ".join(repr(c) for c in frame.columns if str(c) == name)
+        raise InvalidDataError(
+            f"{source}に列名 {name!r} の列が複数あります (列名: {labels})。"
+            "どれを使うか決められないので、列名が重ならないように付け直してください。"
+        )
+
+
+def _is_plain_number(dtype) -> bool:
+    """そのまま float に変換してよい数値の型か (真偽値と複素数は除く)。"""
+    return (
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not pd.api.types.is_complex_dtype(dtype)
+    )
+
+
+def _one_number(value: object) -> float | None:
+    """1 つの値を数値にする。数値でなければ NaN、float で表せないほど大きければ None。"""
+    try:
+        number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+        return float(number)
+    except OverflowError:
+        return None
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _objects_to_float(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """文字列・カテゴリなどの列を数値にする。
+
+    Returns
+    -------
+    numbers : float64 の値 (変換できない値は NaN)
+    not_number : 数値でない値 (欠損値ではないのに変換できない値、真偽値、複素数) の行
+    huge : float でも表せないほど大きな整数の行
+    """
+    objects = col.to_numpy(dtype=object)
+    n = len(objects)
+    missing = np.asarray(pd.isna(objects), dtype=bool)
+    # True/False and complex numbers would pass as numbers (1.0, or the real part): refuse them
+    odd = np.fromiter(
+        (isinstance(v, (bool, np.bool_, complex, np.complexfloating)) for v in objects),
+        dtype=bool,
+        count=n,
+    )
+    if odd.any():
+        objects = objects.copy()
+        objects[odd] = None
+    huge = np.zeros(n, dtype=bool)
+    try:
+        converted = pd.to_numeric(pd.Series(objects, dtype=object), errors="coerce")
+        numbers = np.array(converted.to_numpy(dtype=np.float64, na_value=np.nan))  # writable
+    except (OverflowError, TypeError, ValueError):
+        # one value spoils the whole column (e.g. an integer beyond float's range): go one by one
+        numbers = np.empty(n, dtype=np.float64)
+        for k, value in enumerate(objects):
+            number = _one_number(value)
+            huge[k] = number is None
+            numbers[k] = np.inf if number is None else number
+    not_number = (np.isnan(numbers) & ~missing) | odd
+    return numbers, not_number, huge
+
+
+def _column_to_float32(
+    col: pd.Series, label: str, source: str, describe: Callable[[int], str]
+) -> np.ndarray:
+    """1 列を検査して float32 にする。最初の不正な行を、その種類とともに知らせる。"""
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise InvalidDataError(
+            f"{source}の{label} は真偽値 (True/False) の列なので使えません。"
+            f"数値 (0 と 1 など) に変換してから渡してください: {describe(0)} の値 {_show(col.iloc[0])}"
+        )
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    ):
+        raise InvalidDataError(
+            f"{source}の{label} は日時・時間の列 ({dtype}) なので、そのままでは使えません。"
+            f"数値の列を指定するか、数値 (経過秒など) に変換してください: "
+            f"{describe(0)} の値 {_show(col.iloc[0])}"
+        )
+    if pd.api.types.is_complex_dtype(dtype):
+        raise InvalidDataError(
+            f"{source}の{label} は複素数の列なので使えません: {describe(0)} の値 {_show(col.iloc[0])}"
+        )
+    n = len(col)
+    if _is_plain_number(dtype):
+        with np.errstate(over="ignore", invalid="ignore"):
+            numbers = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        not_number = huge = np.zeros(n, dtype=bool)
+    else:
+        numbers, not_number, huge = _objects_to_float(col)
+    with np.errstate(invalid="ignore"):
+        too_large = huge | (np.abs(numbers) > MAX_ABS_VALUE)
+    bad = not_number | ~np.isfinite(numbers) | too_large
+    if bad.any():
+        pos = int(np.argmax(bad))
+        where = describe(pos)
+        if not_number[pos]:
+            problem = f"数値でない値があります: {where} の値 {_show(col.iloc[pos])}"
+        elif np.isnan(numbers[pos]):
+            problem = f"欠損値 (NaN・空欄) があります: {where}"
+        elif huge[pos] or (too_large[pos] and np.isfinite(numbers[pos])):
+            raise InvalidDataError(
+                f"{source}の{label} の値が大きすぎます (扱えるのは絶対値 {MAX_ABS_VALUE:g} まで): "
+                f"{where} の値 {_show(col.iloc[pos])}"
+            )
+        else:
+            problem = f"無限大 (inf) があります: {where}"
+        raise InvalidDataError(f"{source}の{label} に{problem}")
+    return numbers.astype(np.float32)
+
+
 def _describe_row(index: pd.Index, position: int) -> str:
     label = index[position]
     if isinstance(index, pd.RangeIndex) and label == position:
@@ -109,23 +290,18 @@ def to_matrix(
     ColumnNotFoundError
         指定した列がない (足りない列名と、ある列名の一覧を示す)。
     InvalidDataError
-        データが空、数値でない値・欠損値 (NaN)・無限大を含む
-        (列名と最初の不正な行を示す)。
+        データが空、数値でない値 (真偽値・日時・複素数を含む)・欠損値 (NaN)・無限大・
+        絶対値が :data:`MAX_ABS_VALUE` を超える値を含む (列名と最初の不正な行を示す)。
+        使う列に同じ列名が複数ある、同じ列を 2 回指定した、など列の選び方が決まらない。
     """
     if isinstance(data, pd.Series):
         data = data.to_frame()
     if isinstance(data, pd.DataFrame):
-        frame = data
         if columns is not None:
-            names = as_column_list(columns)
-            missing = [c for c in names if c not in frame.columns]
-            if missing:
-                available = ", ".join(map(str, frame.columns)) or "(列なし)"
-                raise ColumnNotFoundError(
-                    f"{source}に列 {', '.join(map(repr, missing))} がありません。"
-                    f"使える列: {available}"
-                )
-            frame = frame[names]
+            frame = _select(data, columns, source)
+        else:
+            frame = data
+            _check_unique_names(frame, source)
         names = [str(c) for c in frame.columns]
         index = frame.index
         values = [frame.iloc[:, j] for j in range(frame.shape[1])]
@@ -134,7 +310,13 @@ def to_matrix(
             raise InvalidDataError(
                 "列名で選べるのは DataFrame だけです。配列を渡すときは column を省略してください。"
             )
-        arr = np.asarray(data)
+        try:
+            arr = np.asarray(data)
+        except (TypeError, ValueError):
+            raise InvalidDataError(
+                f"{source}を配列に変換できません (行ごとの長さがそろっていない、など)。"
+                "DataFrame か、形のそろった 2 次元配列を渡してください。"
+            ) from None
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:
@@ -152,47 +334,21 @@ def to_matrix(
     def describe(position: int) -> str:
         return row_label(position) if row_label is not None else _describe_row(index, position)
 
-    # fast path: numeric columns, all finite (one conversion, one check)
-    if all(
-        pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
-        for col in values
-    ):
+    # fast path: plain numeric columns, all finite and in range (one conversion, one check)
+    if all(_is_plain_number(col.dtype) for col in values):
         with np.errstate(over="ignore", invalid="ignore"):
             if isinstance(data, pd.DataFrame):
                 fast = frame.to_numpy(dtype=np.float32, na_value=np.nan)
             else:
                 fast = np.asarray(arr, dtype=np.float32)
-        if np.isfinite(fast).all():
+        # NaN makes both comparisons False, inf fails one of them
+        if fast.max() <= MAX_ABS_VALUE and fast.min() >= -MAX_ABS_VALUE:
             # never hand back (a view of) the caller's own array
             shared = fast is data or not fast.flags.owndata or not fast.flags.c_contiguous
             return np.array(fast, order="C", copy=True) if shared else fast
     # slow path: find and name the first problem, column by column
-
     out = np.empty((n_rows, len(values)), dtype=np.float32)
     for j, (name, col) in enumerate(zip(names, values, strict=True)):
         label = f"列 {name!r}" if isinstance(data, pd.DataFrame) else name
-        if pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
-            converted = pd.to_numeric(col, errors="coerce")
-            bad = converted.isna().to_numpy() & col.notna().to_numpy()
-            if pd.api.types.is_bool_dtype(col.dtype) or bad.any():
-                pos = int(np.argmax(bad)) if bad.any() else 0
-                raise InvalidDataError(
-                    f"{source}の{label} に数値でない値があります: "
-                    f"{describe(pos)} の値 {col.iloc[pos]!r}"
-                )
-            col = converted
-        column_values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = np.isfinite(column_values)
-        if not finite.all():
-            pos = int(np.argmin(finite))
-            kind = "欠損値 (NaN・空欄)" if np.isnan(column_values[pos]) else "無限大 (inf)"
-            raise InvalidDataError(f"{source}の{label} に{kind} があります: {describe(pos)}")
-        with np.errstate(over="ignore"):
-            as32 = column_values.astype(np.float32)
-        if not np.isfinite(as32).all():
-            pos = int(np.argmin(np.isfinite(as32)))
-            raise InvalidDataError(
-                f"{source}の{label} の値が大きすぎます (float32 の範囲外): {describe(pos)}"
-            )
-        out[:, j] = as32
+        out[:, j] = _column_to_float32(col, label, source, describe)
     return out

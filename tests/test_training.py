@@ -15,7 +15,7 @@ def _data(n: int = 70, d: int = 3) -> np.ndarray:
     return (rng.normal(size=(n, d)) * [1.0, 5.0, 0.1][:d] + [0.0, 100.0, -3.0][:d]).astype(np.float32)
 
 
-def _build(X: np.ndarray, activation: str, hidden=(6,), seed: int = 4) -> keras.Model:
+def _build(X: np.ndarray, activation: str, hidden=(6,), seed: int = 4, n_models: int = 1) -> keras.Model:
     keras.utils.set_random_seed(seed)
     return build_autoencoder(
         X.mean(axis=0),
@@ -24,6 +24,7 @@ def _build(X: np.ndarray, activation: str, hidden=(6,), seed: int = 4) -> keras.
         hidden_units=hidden,
         encoding_dim=2,
         activation=activation,
+        n_models=n_models,
     )
 
 
@@ -53,21 +54,23 @@ def _keras_reference(model, X, *, epochs, batch_size, lr, optimizer, seed):
 
 
 @pytest.mark.parametrize(
-    ("activation", "optimizer"),
+    ("activation", "optimizer", "n_models"),
     [
-        ("relu", "adam"),
-        ("tanh", "adam"),
-        ("sigmoid", "rmsprop"),
-        ("elu", "sgd"),
-        ("softplus", "adamw"),
-        ("linear", "adam"),
+        ("relu", "adam", 1),
+        ("tanh", "adam", 1),
+        ("sigmoid", "rmsprop", 1),
+        ("elu", "sgd", 1),
+        ("softplus", "adamw", 1),
+        ("linear", "adam", 1),
+        ("relu", "adam", 3),
+        ("tanh", "sgd", 2),
     ],
 )
-def test_numpy_loop_matches_keras_model_and_optimizer(activation, optimizer):
+def test_numpy_loop_matches_keras_model_and_optimizer(activation, optimizer, n_models):
     X = _data()
     kwargs = dict(epochs=4, batch_size=16, lr=1e-2, optimizer=optimizer, seed=2)
-    fast = _build(X, activation)
-    slow = _build(X, activation)
+    fast = _build(X, activation, n_models=n_models)
+    slow = _build(X, activation, n_models=n_models)
     for a, b in zip(fast.get_weights(), slow.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # same start
     result = train_autoencoder(fast, X, **kwargs)
