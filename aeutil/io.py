@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import warnings
 import zipfile
 from pathlib import Path
@@ -269,8 +270,9 @@ def _create_temp(folder: Path, stem: str) -> Path:
 
 
 def _fsync(path: Path, *, directory: bool = False) -> None:
+    flags = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if directory else os.O_RDWR
     try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+        fd = os.open(path, flags)
     except OSError:
         if directory:
             return  # not every platform can open a folder
@@ -321,7 +323,7 @@ def save_keras_model(model: keras.Model, path: str | os.PathLike) -> Path:
             warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
             model.save(tmp)
         if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))  # keep the owner's choice
         _fsync(tmp)  # the data is on disk before the new name points at it
         os.replace(tmp, target)
         _fsync(target.parent, directory=True)
