@@ -298,7 +298,9 @@ class WindowAutoEncoder:
         flat = data.reshape(-1, n_channels)
         mean = flat.mean(axis=0, dtype=np.float64)
         std = flat.std(axis=0, dtype=np.float64)
-        scale = np.where(std > 0, std, 1.0)  # a constant channel: divide by 1
+        # a constant channel: divide by 1. So does a spread too small for float32 (below its
+        # smallest normal number), which would overflow the standardised values
+        scale = np.where(std >= np.finfo(np.float32).tiny, std, 1.0)
 
         started = time.perf_counter()
         keras.utils.set_random_seed(self.seed)

@@ -81,6 +81,16 @@ def test_a_standardized_scale_is_stored_per_channel(fitted, windows):
     np.testing.assert_allclose(std.scale, flat.std(axis=0), rtol=1e-5)
 
 
+def test_a_channel_with_a_spread_below_float32_is_divided_by_one(windows):
+    """A spread of 1e-40 (below float32's smallest normal number) must not blow up the scores."""
+    x_train, x_test = windows
+    tiny = x_train.astype(np.float64).copy()
+    tiny[..., 0] = np.where(np.arange(tiny.shape[1]) % 2, 1e-40, 0.0)
+    model = WindowAutoEncoder("dense", window=WINDOW, seed=3, **SMALL).fit(tiny.astype(np.float32), CHANNELS)
+    assert model.model_.get_layer("standardize").scale[0] == 1.0
+    assert np.all(np.isfinite(model.score(x_test)))
+
+
 def test_wrong_window_shape_is_a_clear_error(fitted, windows):
     _, x_test = windows
     model = fitted["dense"]
