@@ -622,6 +622,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         hidden_units=hidden_units,
         encoding_dim=args.encoding_dim,
         threshold_percentile=args.threshold_percentile,
+        n_models=args.n_models,
     )
     util.fit(
         columns,
@@ -817,6 +818,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="エンコーダの中間層のユニット数 (既定 8。例: 16,8)")
     fit.add_argument("--encoding-dim", type=_positive_int, default=4,
                      help="ボトルネックの次元数 (既定 4)")
+    fit.add_argument("--n-models", type=_positive_int, default=1,
+                     help="アンサンブルの大きさ。2 以上で、初期値の違うモデルの平均をスコアにする (既定 1)")
     fit.add_argument("--validation-split", type=_fraction, default=0.0,
                      help="検証データに取り分ける割合 (既定 0)")
     fit.add_argument("--patience", type=_positive_int, default=None,

@@ -73,6 +73,23 @@ def test_fit_prints_a_japanese_summary(trained, tmp_path, capsys):
     assert util.threshold == aeutil.AutoEncoderUtil(model_path=trained).threshold
 
 
+def test_fit_with_an_ensemble_and_score_with_it(trained, new_csv, tmp_path):
+    """--n-models 3 writes one model file holding three networks; score uses their mean."""
+    train = trained.parent / "train.csv"
+    model = tmp_path / "ensemble.keras"
+    assert main(["fit", str(train), "--columns", ",".join(COLUMNS), "--model", str(model),
+                 "--epochs", "5", "--seed", "3", "--n-models", "3"]) == 0
+    util = aeutil.AutoEncoderUtil(model_path=model)
+    assert util.n_models == 3
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(new_csv), "--model", str(model), "--output", str(out)]) == 0
+    scores = aeutil.read_csv(out)[SCORE_COLUMN].to_numpy()
+    expected = util.reconstruction_error(aeutil.read_csv(new_csv)[COLUMNS])
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    assert main(["fit", str(train), "--columns", ",".join(COLUMNS), "--model", str(model),
+                 "--n-models", "0"]) == 2
+
+
 def test_round_trip_on_shift_jis(trained, new_csv, tmp_path, capsys):
     out = tmp_path / "scored.csv"
     assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
