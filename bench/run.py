@@ -24,7 +24,9 @@ in the same process on the same data, and reports the ratio.
              the chapters use for that data set. Needs the `bench` extra (PyOD and
              PyTorch), installed only in .venv-bench by `make bench`.
 
-Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--rows N])
+Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--skip-peers] [--seeds N] [--rows N])
+A full run takes about 10 minutes on an idle 2-core machine (much longer on a busy one: PyTorch
+threads compete); most of it is the book build and PyOD fitting Shuttle once per seed.
 """
 
 from __future__ import annotations
@@ -264,10 +266,7 @@ def _shuttle():
     )
 
 
-SEEDS = range(5)
-
-
-def bench_peers(table: Table) -> None:
+def bench_peers(table: Table, n_seeds: int) -> None:
     try:
         from pyod.models.auto_encoder import AutoEncoder as PyODAutoEncoder
     except ImportError:
@@ -289,7 +288,7 @@ def bench_peers(table: Table) -> None:
         results = {}
         for label, make in detectors.items():
             rocs, prs, fits, scores_t = [], [], [], []
-            for seed in SEEDS:
+            for seed in range(n_seeds):
                 model = make(seed)
                 _, t_fit = timed(lambda m=model, x=train: m.fit(x))
                 if label == "PyOD AutoEncoder":
@@ -319,6 +318,8 @@ def main() -> None:
                         help="rows given to model.predict (it is slow); its rate is per row")
     parser.add_argument("--skip-book", action="store_true")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="seeds per detector in the peers rows (PyOD on Shuttle is the slow part)")
     args = parser.parse_args()
     if shutil.which("git") is None:
         args.skip_book = True
@@ -327,7 +328,7 @@ def main() -> None:
     bench_fit(table, args.repeat)
     bench_score(table, args.rows, args.predict_rows)
     if not args.skip_peers:
-        bench_peers(table)
+        bench_peers(table, args.seeds)
     if not args.skip_book:
         bench_book(table)
     table.print()
