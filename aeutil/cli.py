@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import normalize_encoding
+from .io import _first_undecodable_line, normalize_encoding
 from .util import AutoEncoderUtil
 from .validation import AEUtilError, InvalidDataError, to_matrix
 
@@ -86,24 +86,6 @@ class _Encoding:
     def body_codec(self) -> str:
         # 先頭以外の行は BOM なしで書く (utf-8-sig で行ごとに書くと BOM が何度も入る)
         return "utf-8" if self.codec == "utf-8-sig" else self.codec
-
-
-def _first_undecodable_line(path: Path, codec: str) -> int | None:
-    """ファイルを ``codec`` で先頭から読み、最初に読めない場所の行番号を返す (読めれば None)。"""
-    decoder = codecs.getincrementaldecoder(codec)()
-    line = 1
-    with path.open("rb") as handle:
-        while block := handle.read(_READ_BLOCK):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                return line + block[: max(exc.start, 0)].count(b"\n")
-            line += block.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return line
-    return None
 
 
 def _suggest_encoding(path: Path, tried: str) -> str | None:

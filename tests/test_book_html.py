@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import yaml
+from booktoc import book_documents
 from bs4 import BeautifulSoup
 
 pytestmark = pytest.mark.book
@@ -34,20 +34,7 @@ BAD_OUTPUT = re.compile(r"Traceback \(most recent call last\)|\b[A-Za-z]*Warning
 KNOWN_CDNS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "fonts.googleapis.com")
 
 
-def toc_documents(node) -> list[str]:
-    """Every `root`/`file` entry of a jb-book toc, in order, without suffix."""
-    docs = []
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if key in node:
-                docs.append(re.sub(r"\.(md|ipynb)$", "", node[key]))
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []):
-                docs += toc_documents(child)
-    return docs
-
-
-DOCS = toc_documents(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8")))
+DOCS = book_documents()
 
 
 @pytest.fixture(scope="module")

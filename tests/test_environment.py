@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from booktoc import book_documents
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -301,26 +302,12 @@ def test_readme_documents_the_two_commands():
 
 
 def test_toc_entries_exist():
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
     missing = [
         doc
-        for doc in toc_documents(toc)
+        for doc in book_documents()
         if not any((ROOT / f"{doc}{suffix}").is_file() for suffix in ("", ".md", ".ipynb"))
     ]
     assert missing == []
-
-
-def toc_documents(node) -> list[str]:
-    """Every `root`/`file` entry of a jb-book toc, in order, without suffix."""
-    docs = []
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if key in node:
-                docs.append(re.sub(r"\.(md|ipynb)$", "", node[key]))
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []):
-                docs += toc_documents(child)
-    return docs
 
 
 # the benchmark environment ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import yaml
+from booktoc import book_documents
 from bs4 import BeautifulSoup
 
 pytestmark = pytest.mark.browser
@@ -35,20 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 
 
-def toc_documents(node) -> list[str]:
-    """Every `root`/`file` entry of a jb-book toc, in order, without suffix."""
-    docs = []
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if key in node:
-                docs.append(re.sub(r"\.(md|ipynb)$", "", node[key]))
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []):
-                docs += toc_documents(child)
-    return docs
-
-
-DOCS = toc_documents(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8")))
+DOCS = book_documents()
 # Pages Sphinx adds to the toc's pages (linked from every page's header and sidebar).
 SITE_PAGES = ["genindex", "py-modindex", "search"]
 SEARCH_TERMS = ["再構成誤差", "閾値"]
