@@ -20,6 +20,7 @@ from ._keras import keras, tf
 from .io import check_table_model, load_keras_model, save_keras_model
 from .model import (
     TrainingResult,
+    activation_name,
     build_autoencoder,
     check_activation,
     dense_chains,
@@ -333,7 +334,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         detector = cls(
             hidden_units=tuple(layer.units for layer in dense[:n_hidden]),
             encoding_dim=dense[n_hidden].units,
-            activation=keras.activations.serialize(dense[0].activation),
+            activation=activation_name(dense[0]),
             threshold_percentile=meta.threshold_percentile,
             n_models=len(chains),
         )

@@ -22,6 +22,7 @@ from .model import (
     FORMAT_VERSION,
     ReconstructionError,
     Standardize,
+    activation_name,
     dense_chains,
     metadata_layer,
 )
@@ -636,13 +637,6 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
     return model
 
 
-def _activation_name(layer: keras.layers.Layer) -> str:
-    name = keras.activations.serialize(layer.activation)
-    if isinstance(name, dict):
-        name = name.get("config", {}).get("name", name.get("class_name"))
-    return str(name)
-
-
 def check_table_model(model: keras.Model, source: str | os.PathLike) -> None:
     """表形式のオートエンコーダ (:func:`aeutil.model.build_autoencoder` の形) かを確かめる。
 
@@ -685,9 +679,9 @@ def check_table_model(model: keras.Model, source: str | os.PathLike) -> None:
                     f"{source} の層 {layer.name!r} のつながりが aeutil のモデルと違います。"
                     "ファイルが壊れているか、aeutil で保存したモデルではありません。"
                 )
-            if _activation_name(layer) not in ACTIVATIONS:
+            if activation_name(layer) not in ACTIVATIONS:
                 raise ModelFileError(
-                    f"{source} の層 {layer.name!r} の活性化関数 {_activation_name(layer)!r} には"
+                    f"{source} の層 {layer.name!r} の活性化関数 {activation_name(layer)!r} には"
                     f"対応していません。使えるもの: {', '.join(ACTIVATIONS)}"
                 )
             previous = layer

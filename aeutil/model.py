@@ -202,6 +202,11 @@ class ReconstructionError(keras.layers.Layer):
 _NUMPY_LAYERS = (keras.layers.InputLayer, keras.layers.Dense, Standardize, ReconstructionError)
 
 
+def is_dense_only(model: keras.Model) -> bool:
+    """NumPy で学習・採点できるモデル (Dense 層だけのオートエンコーダ) かどうか。"""
+    return all(isinstance(layer, _NUMPY_LAYERS) for layer in model.layers)
+
+
 # --- building ----------------------------------------------------------------
 
 
@@ -334,18 +339,16 @@ def _make_optimizer(name: str, lr: float) -> keras.optimizers.Optimizer:
 
 
 class _CompiledTrainer:
-    """1 エポック分の学習を 1 回のグラフ実行で行う、形ごとに使い回す学習器。
+    """1 エポック分の学習を 1 回のグラフ実行で行う、形ごとに使い回す学習器 (LSTM・Conv1D 用)。
 
-    Dense 層だけのモデルでは、1 エポック分の計算を XLA でコンパイルして、小さな演算を
-    ひとまとめにします。グラフを作る (トレースとコンパイル) のに 1 秒前後かかるため、同じ形の
+    Dense 層だけのモデルは :class:`_NumpyTrainer` で学習します。グラフを作る (トレース) のに
+    1 秒前後かかるため、同じ形の
     モデル・同じ行数・同じバッチサイズ・同じ最適化手法なら、作ったグラフを使い回します。
     学習のたびに、ひな形のモデルに初期の重みを写し、最適化手法の状態 (モーメントなど)
     を 0 に戻してから始めるので、結果は毎回グラフを作り直したときとビット単位で同じです。
     """
 
-    def __init__(
-        self, model: keras.Model, optimizer: str, n: int, batch: int, jit_compile: bool
-    ) -> None:
+    def __init__(self, model: keras.Model, optimizer: str, n: int, batch: int) -> None:
         self.model = keras.Model.from_config(model.get_config())
         self.optimizer = _make_optimizer(optimizer, 1e-3)
         variables = self.model.trainable_variables
@@ -360,7 +363,7 @@ class _CompiledTrainer:
             opt.apply_gradients(zip(grads, variables, strict=True))
             return loss
 
-        @tf.function(jit_compile=jit_compile)
+        @tf.function
         def run_epoch(x, perm):
             # full batches in a graph loop with a static batch shape, then the remainder
             full = tf.reshape(perm[: n_full * batch], [n_full, batch])
@@ -386,7 +389,8 @@ class _CompiledTrainer:
         self.optimizer.learning_rate = float(lr)
 
 
-def _activation_name(layer: keras.layers.Dense) -> str:
+def activation_name(layer: keras.layers.Layer) -> str:
+    """層の活性化関数の名前 (``"relu"`` など)。"""
     name = keras.activations.serialize(layer.activation)
     if isinstance(name, dict):
         name = name.get("config", {}).get("name", name.get("class_name"))
@@ -420,8 +424,6 @@ class _NumpyTrainer:
     (``tests/test_training.py`` で確認)、同じシードならビット単位で同じになります。
     """
 
-    OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-
     def __init__(self, model: keras.Model, optimizer: str, lr: float) -> None:
         std = model.get_layer("standardize")
         self.mean = np.asarray(std.mean, dtype=np.float32)
@@ -434,9 +436,9 @@ class _NumpyTrainer:
         for position in zip(*self.chains, strict=True):
             kernels, biases = zip(*(layer.get_weights() for layer in position), strict=True)
             if members == 1:
-                stacked.append((kernels[0], biases[0], _activation_name(position[0])))
+                stacked.append((kernels[0], biases[0], activation_name(position[0])))
             else:
-                stacked.append((np.stack(kernels), np.stack(biases)[:, None, :], _activation_name(position[0])))
+                stacked.append((np.stack(kernels), np.stack(biases)[:, None, :], activation_name(position[0])))
         total = sum(k.size + b.size for k, b, _ in stacked)
         self.params = np.empty(total, dtype=np.float32)
         self.grads = np.zeros(total, dtype=np.float32)
@@ -570,10 +572,7 @@ def _trainer_for(
     key = _shape_key(model, optimizer, n, batch, sample_shape)
     trainer = _TRAINERS.pop(key, None)
     if trainer is None:
-        # Dense-only networks: XLA fuses the whole epoch into a few kernels (about 3x faster
-        # per epoch, for a one-time compile). LSTM/Conv1D models keep the plain graph.
-        dense_only = all(isinstance(layer, _NUMPY_LAYERS) for layer in model.layers)
-        trainer = _CompiledTrainer(model, optimizer, n, batch, jit_compile=dense_only)
+        trainer = _CompiledTrainer(model, optimizer, n, batch)
     _TRAINERS[key] = trainer  # most recently used last
     while len(_TRAINERS) > _MAX_TRAINERS:
         _TRAINERS.popitem(last=False)
@@ -644,9 +643,7 @@ def train_autoencoder(
     n = X.shape[0]
     batch = min(int(batch_size), n)
     has_val = validation_data is not None and len(validation_data) > 0
-    numpy_path = optimizer.lower() in _NumpyTrainer.OPTIMIZERS and all(
-        isinstance(layer, _NUMPY_LAYERS) for layer in model.layers
-    )
+    numpy_path = is_dense_only(model)  # every optimizer in _OPTIMIZERS has a NumPy update
     if numpy_path:
         fast = _NumpyTrainer(model, optimizer, lr)
         z = fast.standardize(np.asarray(X, dtype=np.float32))
@@ -734,7 +731,7 @@ class _NumpyForward:
             layers = []
             for layer in chain:
                 kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
-                layers.append((kernel, bias, ACTIVATIONS[_activation_name(layer)]))
+                layers.append((kernel, bias, ACTIVATIONS[activation_name(layer)]))
             self.chains.append(layers)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
@@ -823,7 +820,7 @@ def scorer_for(model: keras.Model) -> _NumpyForward | _KerasForward:
     Dense 層だけのモデルは重みを取り出して NumPy の行列積で計算し、
     それ以外 (LSTM、Conv1D など) はコンパイル済みの Keras の計算を大きな塊で使います。
     """
-    if all(isinstance(layer, _NUMPY_LAYERS) for layer in model.layers):
+    if is_dense_only(model):
         return _NumpyForward(model)
     return _KerasForward(model)
 
