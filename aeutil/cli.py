@@ -585,7 +585,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     path = _csv_path(args.train_csv)
     columns = _parse_names(args.columns, "--columns")
     model_path = _model_target(args.model)
-    hidden_units = _parse_units(args.hidden_units)
+    hidden_units = None if args.hidden_units is None else _parse_units(args.hidden_units)
     encoding = _resolve_encoding(args.encoding, path, "--encoding")
 
     reader = _CsvReader(path, encoding, args.chunksize)
@@ -620,6 +620,9 @@ def _run_fit(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"学習しました: {path} → {model_path}")
     print(f"  行数: {len(data):,}  列: {', '.join(columns)}")
+    det = util.detector
+    layers = [*det.hidden_units_, det.encoding_dim_, *reversed(det.hidden_units_)]
+    print(f"  構成: {'-'.join(map(str, layers))} (モデル {det.n_models} 個の平均)")
     print(
         f"  閾値: {util.threshold:.6g} "
         f"(学習データの再構成誤差の {args.threshold_percentile:g} パーセンタイル)"
@@ -796,12 +799,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--threshold-percentile", type=_percentile, default=95.0,
                      help="閾値にする学習データの再構成誤差のパーセンタイル (既定 95)")
     fit.add_argument("--seed", type=int, default=0, help="乱数のシード (既定 0)")
-    fit.add_argument("--hidden-units", default="8", metavar="N[,N...]",
-                     help="エンコーダの中間層のユニット数 (既定 8。例: 16,8)")
-    fit.add_argument("--encoding-dim", type=_positive_int, default=4,
-                     help="ボトルネックの次元数 (既定 4)")
-    fit.add_argument("--n-models", type=_positive_int, default=1,
-                     help="アンサンブルの大きさ。2 以上で、初期値の違うモデルの平均をスコアにする (既定 1)")
+    fit.add_argument("--hidden-units", default=None, metavar="N[,N...]",
+                     help="エンコーダの中間層のユニット数 (例: 16,8。既定: 列数の半分を 8〜64 に収めた値)")
+    fit.add_argument("--encoding-dim", type=_positive_int, default=None,
+                     help="ボトルネックの次元数 (既定: 列数の 1/8 を 4〜16 に収めた値)")
+    fit.add_argument("--n-models", type=_positive_int, default=5,
+                     help="アンサンブルの大きさ。初期値の違うモデルの再構成誤差の平均をスコアにする (既定 5)")
     fit.add_argument("--validation-split", type=_fraction, default=0.0,
                      help="検証データに取り分ける割合 (既定 0)")
     fit.add_argument("--patience", type=_positive_int, default=None,

@@ -27,6 +27,7 @@ __all__ = [
     "Standardize",
     "ReconstructionError",
     "build_autoencoder",
+    "default_architecture",
     "train_autoencoder",
     "reconstruction_error",
     "TrainingResult",
@@ -210,13 +211,54 @@ def is_dense_only(model: keras.Model) -> bool:
 # --- building ----------------------------------------------------------------
 
 
+def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
+    """列数に合わせた既定の構成 (中間層のユニット数, ボトルネックの次元数) を返す (第3章で導入)。
+
+    中間層は列数の半分 (8 以上 64 以下)、ボトルネックは列数の 1/8 (4 以上 16 以下) です。
+    16 列以下のデータでは元の記事と同じ 8-4-8 構成になり、第8章の窓 (32 時点 × 4 チャンネル
+    = 128 列) のような幅の広いデータでは 64-16-64 構成になります。記事の 8-4-8 のままだと、
+    幅の広いデータでは入力を 8 個の値に押し込むことになり、正常なパターンも再構成しきれません。
+
+    Parameters
+    ----------
+    n_features : int
+        入力の列数。
+
+    Returns
+    -------
+    hidden_units : tuple of int
+        エンコーダの中間層のユニット数。
+    encoding_dim : int
+        ボトルネックの次元数。
+
+    Examples
+    --------
+    >>> default_architecture(2)
+    ((8,), 4)
+    >>> default_architecture(128)
+    ((64,), 16)
+    """
+    n = int(n_features)
+    return (min(64, max(8, n // 2)),), min(16, max(4, n // 8))
+
+
+def resolve_architecture(
+    hidden_units: Sequence[int] | None, encoding_dim: int | None, n_features: int
+) -> tuple[tuple[int, ...], int]:
+    """``None`` の指定を :func:`default_architecture` の値で埋める (指定された値はそのまま)。"""
+    default_hidden, default_code = default_architecture(n_features)
+    hidden = default_hidden if hidden_units is None else tuple(hidden_units)
+    code = default_code if encoding_dim is None else encoding_dim
+    return hidden, code
+
+
 def build_autoencoder(
     mean: np.ndarray,
     scale: np.ndarray,
     columns: Sequence[str],
     *,
-    hidden_units: Sequence[int] = (8,),
-    encoding_dim: int = 4,
+    hidden_units: Sequence[int] | None = None,
+    encoding_dim: int | None = None,
     activation: str = "relu",
     threshold_percentile: float = 95.0,
     n_models: int = 1,
@@ -229,17 +271,18 @@ def build_autoencoder(
         標準化に使う列ごとの平均と標準偏差 (0 は 1 に置き換え済みのもの)。
     columns : sequence of str
         列名。
-    hidden_units : sequence of int, default (8,)
-        エンコーダの中間層のユニット数 (デコーダはその逆順)。
-        既定値と ``encoding_dim=4`` の組み合わせが元の記事の 8-4-8 構成。
-    encoding_dim : int, default 4
-        潜在表現 (ボトルネック) の次元数。
+    hidden_units : sequence of int, optional
+        エンコーダの中間層のユニット数 (デコーダはその逆順)。省略すると列数から
+        :func:`default_architecture` で決める (16 列以下なら元の記事と同じ 8)。
+    encoding_dim : int, optional
+        潜在表現 (ボトルネック) の次元数。省略すると :func:`default_architecture` で決める
+        (16 列以下なら元の記事と同じ 4)。
     activation : str, default "relu"
         中間層とボトルネックの活性化関数。出力層は線形。
     threshold_percentile : float, default 95.0
         閾値を決めるパーセンタイル (モデルに記録するだけ)。
     n_models : int, default 1
-        アンサンブルの大きさ (第7章で導入)。2 以上なら、同じ形で初期値の違うオートエンコーダを
+        アンサンブルの大きさ (第3章で導入。:class:`AutoEncoderDetector` の既定値は 5)。2 以上なら、同じ形で初期値の違うオートエンコーダを
         ``n_models`` 個並べ (層の名前は ``member0_encoder_0`` のように番号付き)、
         それぞれの再構成誤差の平均をスコアにします。1 個のときの層の名前は元の記事と同じ構成のままです。
 
@@ -249,6 +292,7 @@ def build_autoencoder(
         入力 ``(None, 列数)`` から再構成誤差 ``(None,)`` を返すモデル。
     """
     check_activation(activation)
+    hidden_units, encoding_dim = resolve_architecture(hidden_units, encoding_dim, len(columns))
     hidden = [int(u) for u in hidden_units]
     if int(encoding_dim) < 1 or any(u < 1 for u in hidden):
         raise InvalidDataError("ユニット数と encoding_dim は 1 以上の整数にしてください。")

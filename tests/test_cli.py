@@ -67,20 +67,24 @@ def test_fit_prints_a_japanese_summary(trained, tmp_path, capsys):
                  "--epochs", "20", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "学習しました" in out and "閾値" in out and "300" in out and "所要時間" in out
+    assert "構成: 8-4-8 (モデル 5 個の平均)" in out  # the defaults for two columns
     util = aeutil.AutoEncoderUtil(model_path=model)
     assert util.columns == COLUMNS
     # same seed, same data: the same model as the fixture's
     assert util.threshold == aeutil.AutoEncoderUtil(model_path=trained).threshold
 
 
-def test_fit_with_an_ensemble_and_score_with_it(trained, new_csv, tmp_path):
+def test_fit_with_an_ensemble_and_score_with_it(trained, new_csv, tmp_path, capsys):
     """--n-models 3 writes one model file holding three networks; score uses their mean."""
     train = trained.parent / "train.csv"
     model = tmp_path / "ensemble.keras"
     assert main(["fit", str(train), "--columns", ",".join(COLUMNS), "--model", str(model),
-                 "--epochs", "5", "--seed", "3", "--n-models", "3"]) == 0
+                 "--epochs", "5", "--seed", "3", "--n-models", "3", "--hidden-units", "6,5",
+                 "--encoding-dim", "2"]) == 0
+    assert "構成: 6-5-2-5-6 (モデル 3 個の平均)" in capsys.readouterr().out
     util = aeutil.AutoEncoderUtil(model_path=model)
     assert util.n_models == 3
+    assert (util.hidden_units, util.encoding_dim) == ((6, 5), 2)
     out = tmp_path / "scored.csv"
     assert main(["score", str(new_csv), "--model", str(model), "--output", str(out)]) == 0
     scores = aeutil.read_csv(out)[SCORE_COLUMN].to_numpy()

@@ -196,9 +196,11 @@ def _make_reference(util: AutoEncoderUtil, clusters: pd.DataFrame, folder: Path,
 
 
 @pytest.fixture(scope="module")
-def reference(fitted, clusters, work):
-    """The session's small trained model, saved once; its bytes are mutated below."""
-    return _make_reference(fitted, clusters, work, "reference")
+def reference(clusters, work):
+    """A small trained single model (n_models=1: the layer names the edits below refer to),
+    saved once; its bytes are mutated below. Ensembles have their own reference."""
+    single = AutoEncoderUtil(df=clusters, seed=7, n_models=1).fit(COLUMNS, epochs=30, batch_size=16)
+    return _make_reference(single, clusters, work, "reference")
 
 
 @pytest.fixture(scope="module")

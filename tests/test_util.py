@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aeutil
 from aeutil import AutoEncoderUtil
+from aeutil.model import dense_chains
 
 import numpy as np
 import pandas as pd
@@ -93,18 +94,48 @@ def test_same_seed_gives_bit_identical_scores(clusters):
     assert not np.array_equal(la, lc)
 
 
-def test_default_architecture_is_the_articles_8_4_8(fitted):
-    dense = [layer for layer in fitted.model.layers if layer.__class__.__name__ == "Dense"]
-    assert [layer.units for layer in dense] == [8, 4, 8, 2]
+def test_default_is_five_of_the_articles_8_4_8(fitted):
+    # two columns: each member is the article's 8-4-8; five members by default (chapter 3)
+    chains = dense_chains(fitted.model)
+    assert len(chains) == 5 == fitted.n_models
+    for chain in chains:
+        assert [layer.units for layer in chain] == [8, 4, 8, 2]
+    assert fitted.detector.hidden_units_ == (8,) and fitted.detector.encoding_dim_ == 4
+    assert fitted.hidden_units is None  # the argument stays as given (scikit-learn convention)
+
+
+def test_n_models_1_is_the_articles_single_model(clusters):
+    util = AutoEncoderUtil(df=clusters, n_models=1).fit(COLUMNS, epochs=2)
+    dense = [layer for layer in util.model.layers if layer.__class__.__name__ == "Dense"]
+    assert [(layer.name, layer.units) for layer in dense] == [
+        ("encoder_0", 8), ("code", 4), ("decoder_0", 8), ("reconstruction", 2)
+    ]
+
+
+def test_default_width_follows_the_number_of_columns():
+    wide = pd.DataFrame(
+        np.random.default_rng(0).normal(size=(64, 128)), columns=[f"c{j}" for j in range(128)]
+    )
+    util = AutoEncoderUtil(df=wide, n_models=2).fit(list(wide.columns), epochs=1)
+    for chain in dense_chains(util.model):
+        assert [layer.units for layer in chain] == [64, 16, 64, 128]
+    assert util.detector.hidden_units_ == (64,) and util.detector.encoding_dim_ == 16
 
 
 def test_architecture_is_configurable(clusters):
     util = AutoEncoderUtil(
-        df=clusters, hidden_units=(16, 8), encoding_dim=1, activation="tanh"
+        df=clusters, hidden_units=(16, 8), encoding_dim=1, activation="tanh", n_models=1
     ).fit(COLUMNS, epochs=2)
     dense = [layer for layer in util.model.layers if layer.__class__.__name__ == "Dense"]
     assert [layer.units for layer in dense] == [16, 8, 1, 8, 16, 2]
     assert dense[0].activation.__name__ == "tanh"
+
+
+def test_only_the_unset_half_of_the_architecture_is_chosen(clusters):
+    util = AutoEncoderUtil(df=clusters, encoding_dim=1, n_models=1).fit(COLUMNS, epochs=1)
+    assert [layer.units for layer in dense_chains(util.model)[0]] == [8, 1, 8, 2]
+    util = AutoEncoderUtil(df=clusters, hidden_units=(3,), n_models=1).fit(COLUMNS, epochs=1)
+    assert [layer.units for layer in dense_chains(util.model)[0]] == [3, 4, 3, 2]
 
 
 def test_history_is_kept_per_epoch(clusters):
