@@ -38,7 +38,7 @@ BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 # `playwright install` is never run, so no browser is ever downloaded.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv book test lint chromium bench clean distclean
+.PHONY: help venv book test lint chromium bench profile clean distclean
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
@@ -46,6 +46,7 @@ help:
 	@echo "make chromium   install Debian's chromium with apt-get if $(CHROMIUM) is missing"
 	@echo "make lint       ruff check ."
 	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
+	@echo "make profile    py-spy profile of one fit: what bounds the fit row of make bench"
 	@echo "make clean      remove _build (keeps .venv)"
 	@echo "make distclean  remove _build and .venv"
 
@@ -109,6 +110,9 @@ $(BENCH_STAMP): requirements.txt requirements-bench.txt pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+profile: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/profile_fit.py
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
