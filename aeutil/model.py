@@ -282,7 +282,7 @@ def build_autoencoder(
     threshold_percentile : float, default 95.0
         閾値を決めるパーセンタイル (モデルに記録するだけ)。
     n_models : int, default 1
-        アンサンブルの大きさ (第3章で導入。:class:`AutoEncoderDetector` の既定値は 5)。2 以上なら、同じ形で初期値の違うオートエンコーダを
+        アンサンブルの大きさ (第3章で導入。:class:`aeutil.AutoEncoderDetector` の既定値は 5)。2 以上なら、同じ形で初期値の違うオートエンコーダを
         ``n_models`` 個並べ (層の名前は ``member0_encoder_0`` のように番号付き)、
         それぞれの再構成誤差の平均をスコアにします。1 個のときの層の名前は元の記事と同じ構成のままです。
 
