@@ -308,3 +308,40 @@ def test_scores_do_not_depend_on_how_the_rows_are_split(fitted):
     assert fitted.reconstruction_error(X[-1:]).tobytes() == whole[-1:].tobytes()
     parts = np.concatenate([fitted.reconstruction_error(X[i : i + 777]) for i in range(0, len(X), 777)])
     assert parts.tobytes() == whole.tobytes()
+
+
+def test_scoring_on_several_cores_is_bit_identical_to_one_core(fitted, monkeypatch):
+    """Blocks are scored on a thread pool (one thread per core); the scores are the same bits
+    as scoring every block in turn on one thread, in the right order."""
+    from aeutil import model
+
+    X = aeutil.make_uniform_points(n=5 * model.SCORE_CHUNK_ROWS + 17, seed=4).to_numpy(np.float32)
+    X = X.copy()  # writable
+    X[3 * model.SCORE_CHUNK_ROWS + 5] = 1e30  # a row far outside: float64 re-score in its block
+    threaded = fitted.reconstruction_error(X)
+    monkeypatch.setattr(model, "_score_pool", lambda: None)
+    serial = fitted.reconstruction_error(X)
+    assert threaded.tobytes() == serial.tobytes()
+    assert np.isfinite(threaded).all() and threaded.argmax() == 3 * model.SCORE_CHUNK_ROWS + 5
+
+
+def test_scoring_pool_is_made_again_in_a_forked_child(fitted):
+    """A pool's threads do not survive fork: a child process must not wait for them forever."""
+    import multiprocessing
+
+    from aeutil.model import SCORE_CHUNK_ROWS
+
+    X = aeutil.make_uniform_points(n=3 * SCORE_CHUNK_ROWS, seed=5).to_numpy(np.float32)
+    expected = fitted.reconstruction_error(X)  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(fitted.reconstruction_error(X).tobytes()))
+    child.start()
+    try:
+        # read before join: a child that put more than a pipe's worth waits for the reader
+        assert queue.get(timeout=60) == expected.tobytes(), "the child scored differently"
+    finally:
+        child.join(timeout=10)
+        if child.exitcode is None:
+            child.kill()
+    assert child.exitcode == 0
