@@ -5,7 +5,10 @@ The fit row of bench/run.py is about 35x faster than the article's code; the iss
 requirements-bench.txt) on a child process that fits the article's demo (300 rows x 2, 8-4-8,
 one network, 100 epochs, batch 16) FITS times, keeps the samples taken inside
 AutoEncoderUtil.fit, and prints where they fall: the NumPy training step, building the Keras
-model (layers, variables, initial weights), and the rest (threshold, checks).
+model (layers, variables, initial weights), and the rest (threshold, checks). py-spy runs
+with --nonblocking: it reads the child's memory without pausing it, so the many TensorFlow
+threads do not make each sample expensive (pausing them took minutes and inflated the
+TensorFlow parts of the profile).
 
 Run: make profile   (or .venv-bench/bin/python bench/profile_fit.py [--fits N] [--rate HZ])
 """
@@ -83,7 +86,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folded = Path(tmp) / "fit.folded"
         subprocess.run(
-            [str(py_spy), "record", "--rate", str(args.rate), "--format", "raw", "-o", str(folded),
+            [str(py_spy), "record", "--nonblocking", "--rate", str(args.rate), "--format", "raw",
+             "-o", str(folded),
              "--", sys.executable, __file__, "--child", "--fits", str(args.fits)],
             check=True, capture_output=True,
         )
