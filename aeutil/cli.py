@@ -620,9 +620,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"学習しました: {path} → {model_path}")
     print(f"  行数: {len(data):,}  列: {', '.join(columns)}")
-    det = util.detector
-    layers = [*det.hidden_units_, det.encoding_dim_, *reversed(det.hidden_units_)]
-    print(f"  構成: {'-'.join(map(str, layers))} (モデル {det.n_models} 個の平均)")
+    print(f"  構成: {util.detector.structure_} (モデル {util.n_models} 個の平均)")
     print(
         f"  閾値: {util.threshold:.6g} "
         f"(学習データの再構成誤差の {args.threshold_percentile:g} パーセンタイル)"

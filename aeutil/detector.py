@@ -86,6 +86,8 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         実際に使った中間層のユニット数 (``hidden_units=None`` なら列数から決めた値)。
     encoding_dim_ : int
         実際に使ったボトルネックの次元数。
+    structure_ : str
+        1 個のネットワークの中間層・ボトルネックのユニット数 (``"8-4-8"`` など)。
     history_ : dict
         エポックごとの損失 (``"loss"`` と、あれば ``"val_loss"``)。
     n_features_in_ : int
@@ -276,6 +278,32 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         """
         data = self._matrix(X)
         return self._scorer(data)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """ネットワークごとの再構成を、元の単位で返す (第1章の演習で導入、第4章・第6章でも使う)。
+
+        入力を標準化してネットワークに通し、出力の標準化を元に戻したものです。
+        再構成誤差 (異常度) は、ネットワークごとに標準化した空間で入力との平均二乗誤差をとり、
+        それをネットワークについて平均したものです (再構成を平均してから誤差をとるのではありません)。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            再構成するデータ。
+
+        Returns
+        -------
+        numpy.ndarray
+            形 ``(n_models, 行数, 列数)`` の再構成 (``float32``)。ネットワークが 1 個でも先頭の軸は残る。
+        """
+        return self._scorer.reconstruct(self._matrix(X))
+
+    @property
+    def structure_(self) -> str:
+        """1 個のネットワークの層のユニット数を ``"8-4-8"`` の形で表した文字列 (第2章で導入)。"""
+        self._check_fitted()
+        hidden = self.hidden_units_
+        return "-".join(str(u) for u in (*hidden, self.encoding_dim_, *reversed(hidden)))
 
     def score_samples(self, X) -> np.ndarray:
         """正常らしさ (再構成誤差の符号を反転したもの。大きいほど正常)。

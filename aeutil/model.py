@@ -826,12 +826,7 @@ class _NumpyForward:
             z = block - self.mean
             z /= self.scale
             errors = []
-            for layers in self.chains:
-                h = z
-                for kernel, bias, act in layers:
-                    h = h @ kernel
-                    h += bias
-                    h = act(h)
+            for h in self._reconstructions(z):
                 h -= z
                 np.square(h, out=h)
                 errors.append(h.mean(axis=1, dtype=np.float32))
@@ -840,6 +835,22 @@ class _NumpyForward:
         if not np.isfinite(scores).all():
             scores = self._rescore_wide(block, scores)
         out[start:stop] = scores[: min(stop, len(X)) - start]
+
+    def _reconstructions(self, z: np.ndarray):
+        """標準化した入力 ``z`` の、メンバーごとの再構成 (標準化した空間、新しい配列) を順に返す。"""
+        for layers in self.chains:
+            h = z
+            for kernel, bias, act in layers:
+                h = h @ kernel
+                h += bias
+                h = act(h)
+            yield h
+
+    def reconstruct(self, X: np.ndarray) -> np.ndarray:
+        """メンバーごとの再構成を元の単位で返す。形は ``(メンバー数, 行数, 列数)``。"""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            z = (X - self.mean) / self.scale
+            return np.stack([h * self.scale + self.mean for h in self._reconstructions(z)])
 
     def _rescore_wide(self, block: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """float32 ではあふれた行 (学習データから桁違いに離れた行) を float64 で計算し直す。

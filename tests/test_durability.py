@@ -87,6 +87,22 @@ def _stop(proc: subprocess.Popen) -> None:
 # --- (a) an exception in the middle of the write ------------------------------------------
 
 
+def _spawn(*args) -> subprocess.Popen:
+    """``python *args`` in the test environment, its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, *map(str, args)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _score_argv(csv: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    """The arguments of ``aeutil score CSV --model MODEL --output OUT [extra]``."""
+    return ["score", str(csv), "--model", str(model), "--output", str(out), *extra]
+
+
 def _half_then_fail(exc: BaseException):
     """A zipfile writer that writes half of the weights into the archive, then fails."""
     original = zipfile.ZipFile.writestr
@@ -174,19 +190,7 @@ def scoring(models, tmp_path):
     out = tmp_path / "scored.csv"
     previous_input = tmp_path / "previous.csv"
     models["data"].iloc[:50].to_csv(previous_input, index=False)
-    assert (
-        main(
-            [
-                "score",
-                str(previous_input),
-                "--model",
-                str(models["paths"]["old"]),
-                "--output",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(_score_argv(previous_input, models["paths"]["old"], out)) == 0
     return {"csv": csv, "out": out, "previous": out.read_bytes(), "model": models["paths"]["old"]}
 
 
@@ -229,18 +233,7 @@ def test_failed_scoring_keeps_the_previous_output(scoring, monkeypatch, capsys, 
 
         monkeypatch.setattr(cli, "_scored_lines", scored_lines)
     capsys.readouterr()
-    code = main(
-        [
-            "score",
-            str(scoring["csv"]),
-            "--model",
-            str(scoring["model"]),
-            "--output",
-            str(scoring["out"]),
-            "--chunksize",
-            "100",
-        ]
-    )
+    code = main(_score_argv(scoring["csv"], scoring["model"], scoring["out"], "--chunksize", "100"))
     err = capsys.readouterr().err
     assert code == (130 if failure == "Ctrl+C" else 2), err
     assert "Traceback" not in err and (
@@ -325,20 +318,7 @@ def test_sigkill_while_saving_a_model_keeps_the_previous_file(models, tmp_path):
     models["utils"]["old"].save_model(target)
     old_bytes = target.read_bytes()
     ready = tmp_path / "ready.txt"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _SAVE_AND_STALL,
-            str(models["paths"]["new"]),
-            str(target),
-            str(ready),
-        ],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _spawn("-c", _SAVE_AND_STALL, models["paths"]["new"], target, ready)
     try:
         temp = _wait_for_temp(proc, ready, folder, min_size=1)
         assert ready.read_text(encoding="utf-8") == str(temp)  # it writes the temporary file
@@ -359,38 +339,10 @@ def test_sigkill_while_scoring_keeps_the_previous_output(scoring, tmp_path):
     out = scoring["out"]
     complete = tmp_path / "complete" / "scored.csv"
     complete.parent.mkdir()
-    assert (
-        main(
-            [
-                "score",
-                str(scoring["csv"]),
-                "--model",
-                str(scoring["model"]),
-                "--output",
-                str(complete),
-            ]
-        )
-        == 0
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _SCORE_AND_STALL,
-            str(ready),
-            "score",
-            str(scoring["csv"]),
-            "--model",
-            str(scoring["model"]),
-            "--output",
-            str(out),
-            "--chunksize",
-            "100",
-        ],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    assert main(_score_argv(scoring["csv"], scoring["model"], complete)) == 0
+    proc = _spawn(
+        "-c", _SCORE_AND_STALL, ready,
+        *_score_argv(scoring["csv"], scoring["model"], out, "--chunksize", "100"),
     )
     try:
         # seven chunks of 100 rows are past Python's 8 KiB buffer: part of them is on disk
@@ -410,25 +362,7 @@ def test_two_commands_score_with_the_same_model_at_once(models, scoring, tmp_pat
     outputs = [tmp_path / f"scored_{i}.csv" for i in range(2)]
     model_bytes = scoring["model"].read_bytes()
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aeutil",
-                "score",
-                str(scoring["csv"]),
-                "--model",
-                str(scoring["model"]),
-                "--output",
-                str(out),
-                "--chunksize",
-                "500",
-            ],
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        _spawn("-m", "aeutil", *_score_argv(scoring["csv"], scoring["model"], out, "--chunksize", "500"))
         for out in outputs
     ]
     results = []
@@ -443,19 +377,7 @@ def test_two_commands_score_with_the_same_model_at_once(models, scoring, tmp_pat
         assert "採点しました" in stdout
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
     reference = tmp_path / "scored_here.csv"
-    assert (
-        main(
-            [
-                "score",
-                str(scoring["csv"]),
-                "--model",
-                str(scoring["model"]),
-                "--output",
-                str(reference),
-            ]
-        )
-        == 0
-    )
+    assert main(_score_argv(scoring["csv"], scoring["model"], reference)) == 0
     assert outputs[0].read_bytes() == reference.read_bytes()
     assert scoring["model"].read_bytes() == model_bytes
     scored = aeutil.read_csv(outputs[0])
@@ -513,29 +435,8 @@ def test_loading_while_another_process_saves_sees_only_whole_models(models, tmp_
     models["data"].to_csv(data, index=False)
     ready, done = tmp_path / "reader_ready", tmp_path / "writer_done"
     paths = models["paths"]
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _SAVE_OVER_AND_OVER,
-            str(paths["old"]),
-            str(paths["new"]),
-            str(target),
-            str(ready),
-            str(done),
-        ],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    reader = subprocess.Popen(
-        [sys.executable, "-c", _LOAD_OVER_AND_OVER, str(target), str(data), str(ready), str(done)],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    writer = _spawn("-c", _SAVE_OVER_AND_OVER, paths["old"], paths["new"], target, ready, done)
+    reader = _spawn("-c", _LOAD_OVER_AND_OVER, target, data, ready, done)
     try:
         w_out, w_err = writer.communicate(timeout=PROCESS_TIMEOUT_S)
         r_out, r_err = reader.communicate(timeout=PROCESS_TIMEOUT_S)

@@ -89,3 +89,32 @@ def test_an_ensemble_varies_less_from_seed_to_seed_than_one_model():
     ensemble = [auc(5, seed) for seed in range(5)]
     assert np.std(ensemble) < np.std(single)
     assert min(ensemble) > min(single)
+
+
+def test_reconstruct_gives_each_members_reconstruction_in_original_units(ensemble, clusters):
+    """reconstruct = each member's reconstruction layer, un-standardised; the score is the mean
+    of the members' standardised squared errors (not the error of the mean reconstruction)."""
+    from aeutil._keras import keras
+
+    X = clusters[COLUMNS].to_numpy(np.float32)[:50] * 3  # some rows outside the training range
+    detector = ensemble.detector
+    each = detector.reconstruct(X)
+    assert each.shape == (3, 50, 2) and each.dtype == np.float32
+    model = detector.model_
+    std = model.get_layer("standardize")
+    names = [f"member{j}_reconstruction" for j in range(3)]
+    keras_each = keras.Model(model.input, [model.get_layer(n).output for n in names])(X)
+    for mine, theirs in zip(each, keras_each, strict=True):
+        np.testing.assert_allclose(mine, np.asarray(theirs) * std.scale + std.mean, rtol=1e-5, atol=1e-5)
+    errors = (((each - X) / std.scale) ** 2).mean(axis=2).mean(axis=0)
+    np.testing.assert_allclose(errors, detector.reconstruction_error(X), rtol=1e-4)
+
+
+def test_structure_names_one_members_layers(ensemble, clusters):
+    assert ensemble.detector.structure_ == "8-4-8"
+    single = aeutil.AutoEncoderDetector(hidden_units=(6, 5), encoding_dim=1, n_models=1, epochs=1)
+    with pytest.raises(aeutil.NotFittedError):
+        single.structure_  # noqa: B018
+    single.fit(clusters[COLUMNS])
+    assert single.structure_ == "6-5-1-5-6"
+    assert single.reconstruct(clusters[COLUMNS][:4]).shape == (1, 4, 2)

@@ -419,6 +419,22 @@ def test_to_matrix_gives_finite_float32_or_names_the_problem(case, inputs_tried)
     pd.testing.assert_frame_equal(frame, snapshot, check_exact=True)
 
 
+def fit_or_refuse(fit, state, expected: Expected) -> bool:
+    """Run ``fit()``. True when it worked (and the input was valid); False when it failed with
+    our clear error (checked) and left the object's ``state()`` exactly as before."""
+    before = state()
+    try:
+        fit()
+    except Exception as exc:  # noqa: BLE001
+        check_error(exc, expected)
+        after = state()
+        assert after[0] is before[0] and after[1:] == before[1:]
+        return False
+    assert expected.ok, f"invalid input accepted: {expected}"
+    _event("works")
+    return True
+
+
 def check_util_contract(case: Case, *, split: float, batch: int, far_values: np.ndarray) -> None:
     """AutoEncoderUtil.fit + predict on ``case``: works with finite scores, or our clear error."""
     frame, snapshot = case.frame, case.frame.copy(deep=True)
@@ -427,18 +443,11 @@ def check_util_contract(case: Case, *, split: float, batch: int, far_values: np.
     expected = expected_for(case, chosen, validation_split=split)
 
     util = _fresh_util()  # an object fitted before: a failed fit must leave it as it was
-    before = _util_state(util)
     util.df = frame  # no copy: fit must not change the caller's frame either
-    try:
-        util.fit(column, epochs=2, batch_size=batch, validation_split=split,
-                 patience=1 if split else None)
-    except Exception as exc:  # noqa: BLE001
-        check_error(exc, expected)
-        after = _util_state(util)
-        assert after[0] is before[0] and after[1:] == before[1:]
-    else:
-        assert expected.ok, f"invalid input accepted: {expected}"
-        _event("works")
+    fit = lambda: util.fit(  # noqa: E731
+        column, epochs=2, batch_size=batch, validation_split=split, patience=1 if split else None
+    )
+    if fit_or_refuse(fit, lambda: _util_state(util), expected):
         assert np.isfinite(util.threshold) and util.threshold >= 0
         y, loss, threshold = util.predict(column)
         check_scores(loss, len(frame))
@@ -513,20 +522,11 @@ def test_detector_fit_score_samples_predict(case, data, inputs_tried):
     frame, snapshot = case.frame, case.frame.copy(deep=True)
     expected = expected_for(case, case.labels)
     det = _fresh_detector()
-    before = _detector_state(det)
     det.set_params(
         n_models=data.draw(st.sampled_from([1, 1, 2]), label="n_models"),
         activation=data.draw(st.sampled_from(sorted(ACTIVATIONS)), label="activation"),
     )
-    try:
-        det.fit(frame)
-    except Exception as exc:  # noqa: BLE001
-        check_error(exc, expected)
-        after = _detector_state(det)
-        assert after[0] is before[0] and after[1:] == before[1:]
-    else:
-        assert expected.ok, f"invalid input accepted: {expected}"
-        _event("works")
+    if fit_or_refuse(lambda: det.fit(frame), lambda: _detector_state(det), expected):
         assert np.isfinite(det.threshold_) and det.threshold_ >= 0
         scores = det.score_samples(frame)
         check_scores(scores, len(frame))
