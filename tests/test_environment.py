@@ -238,7 +238,8 @@ def committed_notebooks() -> list[Path]:
     skip = {".venv", "_build", ".git", ".ipynb_checkpoints", "node_modules"}
     found = []
     for dirpath, dirnames, filenames in os.walk(ROOT):
-        dirnames[:] = [d for d in dirnames if d not in skip]
+        # .venv-bench (make bench) too: a virtual environment's notebooks are not the book's
+        dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith(".venv")]
         found += [Path(dirpath, f) for f in filenames if f.endswith(".ipynb")]
     return sorted(found)
 
