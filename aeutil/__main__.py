@@ -1,4 +1,4 @@
-"""``python -m aeutil`` で ``aeutil.cli`` のコマンドを実行する (第10章で導入)。"""
+"""``python -m aeutil`` で ``aeutil.cli`` のコマンドを実行する。"""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
-"""コマンドラインから学習と採点をする ``aeutil`` コマンド (第10章で導入)。
+"""コマンドラインから学習と判定をする ``aeutil`` コマンド。
 
-Python を書かずに、CSV ファイルから学習し、新しい CSV ファイルを採点できます。
+Python を書かずに、CSV ファイルから学習し、新しい CSV ファイルを判定できます。
 
 .. code-block:: text
 
     aeutil fit   学習.csv --columns 温度,振動,電流 --model model.keras
-    aeutil score 新しい.csv --model model.keras --output 採点結果.csv
+    aeutil score 新しい.csv --model model.keras --output 判定結果.csv
 
 ``python -m aeutil ...`` でも同じように動きます。
 
-**採点結果の CSV**: 入力の各行を **そのまま** (列の順番・書式・ほかの列も含めて) 書き写し、
+**判定結果の CSV**: 入力の各行を **そのまま** (列の順番・書式・ほかの列も含めて) 書き写し、
 行末に 2 つの列を足します。
 
 - ``再構成誤差``: その行の再構成誤差 (異常度)。float32 の値を、読み戻すと同じ値になる
@@ -17,9 +17,9 @@ Python を書かずに、CSV ファイルから学習し、新しい CSV ファ�
 - ``判定``: 閾値を超えたら ``異常``、それ以外は ``正常``
   (Python の ``predict`` の -1 / 1 に当たります)。
 
-採点に使う列は、モデルに保存された列名で探すので、CSV の列の順番は問いません
+判定に使う列は、モデルに保存された列名で探すので、CSV の列の順番は問いません
 (ほかの列があってもかまいません)。大きなファイルは ``--chunksize`` 行ずつ読んで
-採点し、結果は一時ファイルに書いてから最後に名前を付け替えます。途中でエラーに
+判定し、結果は一時ファイルに書いてから最後に名前を付け替えます。途中でエラーに
 なったり中断したりしても、書きかけの出力ファイルは残りません。
 
 **エラー**: 列がない、文字コードが違う、モデルファイルがない・壊れている、
@@ -53,9 +53,9 @@ from .validation import AEUtilError, InvalidDataError, to_matrix
 
 __all__ = ["main", "build_parser", "CommandError", "SCORE_COLUMN", "LABEL_COLUMN"]
 
-#: 採点結果に足す列の名前 (再構成誤差)。
+#: 判定結果に足す列の名前 (再構成誤差)。
 SCORE_COLUMN = "再構成誤差"
-#: 採点結果に足す列の名前 (判定)。値は ``"異常"`` か ``"正常"``。
+#: 判定結果に足す列の名前 (判定)。値は ``"異常"`` か ``"正常"``。
 LABEL_COLUMN = "判定"
 #: 閾値を超えた行の判定 (``predict`` の -1)。
 ANOMALY_TEXT = "異常"
@@ -456,7 +456,7 @@ class _Progress:
         self._last = now
         percent = 100.0 * min(bytes_read, self.total) / self.total
         self.stream.write(
-            f"\r採点中: {percent:5.1f}%  {rows:,} 行  {now - self.start:.1f} 秒"
+            f"\r判定中: {percent:5.1f}%  {rows:,} 行  {now - self.start:.1f} 秒"
         )
         self.stream.flush()
 
@@ -662,7 +662,7 @@ def _run_score(args: argparse.Namespace) -> int:
         if taken:
             raise CommandError(
                 f"{path} にはすでに列 {', '.join(map(repr, taken))} があります "
-                "(採点済みのファイルではありませんか)。元のファイルを指定してください。"
+                "(判定済みのファイルではありませんか)。元のファイルを指定してください。"
             )
         header_body, ending = reader.header, reader.ending
         if in_enc.codec != out_enc.codec:
@@ -701,7 +701,7 @@ def _run_score(args: argparse.Namespace) -> int:
             writer.discard()
 
     elapsed = time.perf_counter() - started
-    print(f"採点しました: {path} → {output}")
+    print(f"判定しました: {path} → {output}")
     print(f"  行数: {rows:,}  異常: {anomalies:,} 行 ({100.0 * anomalies / rows:.1f}%)")
     print(f"  閾値: {util.threshold:.6g} (モデルに保存された値)  列: {', '.join(columns)}")
     speed = f" ({rows / elapsed:,.0f} 行/秒)" if elapsed >= 1.0 else ""
@@ -775,7 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
             "エラーのときは日本語のメッセージを出し、終了コード 2 で終わります。"
         ),
     )
-    parser.add_argument("--version", action="store_true", help="aeutil の版を表示して終わる")
+    parser.add_argument("--version", action="store_true", help="aeutil のバージョンを表示して終わる")
     sub = parser.add_subparsers(dest="command", title="コマンド", metavar="{fit,score}",
                                 parser_class=_Parser)
 
@@ -802,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--encoding-dim", type=_positive_int, default=None,
                      help="ボトルネックの次元数 (既定: 列数の 1/8 を 4〜16 に収めた値)")
     fit.add_argument("--n-models", type=_positive_int, default=5,
-                     help="アンサンブルの大きさ。初期値の違うモデルの再構成誤差の平均をスコアにする (既定 5)")
+                     help="アンサンブルの大きさ。初期値の違うモデルの再構成誤差の平均を異常度にする (既定 5)")
     fit.add_argument("--validation-split", type=_fraction, default=0.0,
                      help="検証データに取り分ける割合 (既定 0)")
     fit.add_argument("--patience", type=_positive_int, default=None,
@@ -813,22 +813,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser(
         "score",
-        help="保存したモデルで CSV を採点し、再構成誤差と判定の列を足した CSV を書く",
+        help="保存したモデルで CSV を判定し、再構成誤差と判定の列を足した CSV を書く",
         description=(
-            "保存したモデルで CSV ファイルを採点します。入力の各行をそのまま書き写し、\n"
+            "保存したモデルで CSV ファイルを判定します。入力の各行をそのまま書き写し、\n"
             f"行末に「{SCORE_COLUMN}」と「{LABEL_COLUMN}」({ANOMALY_TEXT}/{NORMAL_TEXT}) の列を足します。\n"
-            "採点に使う列は、モデルに保存された列名で探します (列の順番は問いません)。"
+            "判定に使う列は、モデルに保存された列名で探します (列の順番は問いません)。"
         ),
     )
-    score.add_argument("new_csv", metavar="NEW.csv", help="採点する CSV ファイル")
+    score.add_argument("new_csv", metavar="NEW.csv", help="判定する CSV ファイル")
     score.add_argument("--model", required=True, metavar="MODEL.keras",
                        help="aeutil fit で保存したモデル")
-    score.add_argument("--output", required=True, metavar="OUT.csv", help="採点結果の保存先")
+    score.add_argument("--output", required=True, metavar="OUT.csv", help="判定結果の保存先")
     _add_encoding(score)
     score.add_argument("--output-encoding", default=None,
-                       help="採点結果の文字コード (既定: 入力と同じ)")
+                       help="判定結果の文字コード (既定: 入力と同じ)")
     score.add_argument("--chunksize", type=_positive_int, default=_DEFAULT_CHUNKSIZE,
-                       help=f"一度に読んで採点する行数 (既定 {_DEFAULT_CHUNKSIZE:,})")
+                       help=f"一度に読んで判定する行数 (既定 {_DEFAULT_CHUNKSIZE:,})")
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="進み具合を標準エラーに表示する (既定: 端末のときだけ)")
     score.set_defaults(func=_run_score)
@@ -890,7 +890,7 @@ def _fraction(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``aeutil`` コマンドの入口 (第10章で導入)。
+    """``aeutil`` コマンドの入口。
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
-"""実データの読み込みと、正常データだけで学習するための分割 (第9章で導入)。
+"""実データの読み込みと、正常データだけで学習するための分割。
 
-NASA のスペースシャトルのセンサー値を集めた「Shuttle」データ (ODDS 版、49,097 行 × 9 列、
+NASA のスペースシャトルのセンサー値を集めた「Shuttle」データ (ODDS 収録、49,097 行 × 9 列、
 異常は約 7 %) を、``river`` パッケージ (``river==0.26.1``) に同梱されたファイルから読みます。
 ファイルはインストール済みのパッケージの中にあるので、ネットワークには一切つなぎません。
 """
@@ -43,7 +43,7 @@ def _shuttle_resource():
     if not resource.is_file():
         raise ImportError(
             f"river に shuttle.csv.gz が見つかりません ({resource})。"
-            f"本書が確かめた版は {_RIVER_PIN} です。`pip install {_RIVER_PIN}` で入れ直してください。"
+            f"本書が確かめたバージョンは {_RIVER_PIN} です。`pip install {_RIVER_PIN}` で入れ直してください。"
         )
     return resource
 
@@ -79,7 +79,7 @@ def _read_shuttle_csv(buffer: IO[bytes], source: str) -> tuple[pd.DataFrame, np.
 
 
 def load_shuttle() -> tuple[pd.DataFrame, np.ndarray]:
-    """NASA スペースシャトルのセンサーデータ (ODDS 版 Shuttle) を読み込む (第9章で導入)。
+    """NASA スペースシャトルのセンサーデータ (ODDS 収録の Shuttle) を読み込む。
 
     UCI の Statlog (Shuttle) データを、ODDS (Outlier Detection DataSets) が異常検知向けに
     作り直したものです。元の 7 クラスのうち、全体の約 8 割を占めるクラス 1 (Rad Flow) を
@@ -126,7 +126,7 @@ def split_normal_train(
     train_size: float | int = 0.5,
     seed: int = 0,
 ) -> tuple[pd.DataFrame | np.ndarray, pd.DataFrame | np.ndarray, np.ndarray]:
-    """正常な行だけの学習データと、正常と異常が混ざったテストデータに分ける (第9章で導入)。
+    """正常な行だけの学習データと、正常と異常が混ざったテストデータに分ける。
 
     正常 (``y == 1``) の行からシードで無作為に ``train_size`` 行を選んで学習データにし、
     **残りのすべての行** (選ばれなかった正常の行と、すべての異常の行) をテストデータにします。

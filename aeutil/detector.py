@@ -1,4 +1,4 @@
-"""scikit-learn 流のオートエンコーダ異常検知器 (第3章で導入)。
+"""scikit-learn 流のオートエンコーダ異常検知器。
 
 元の記事は TensorFlow 同梱の Keras にあった scikit-learn 用ラッパー ``KerasRegressor`` で
 ``GridSearchCV`` を使っていましたが、このラッパーは TensorFlow 2.13 で削除されました。
@@ -35,7 +35,7 @@ __all__ = ["AutoEncoderDetector"]
 
 
 class AutoEncoderDetector(OutlierMixin, BaseEstimator):
-    """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換、第3章で導入)。
+    """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換)。
 
     学習データの列ごとの平均と標準偏差で入力を標準化し、標準化した空間での
     平均二乗誤差を **再構成誤差** (異常度) とします。閾値は学習データの
@@ -69,9 +69,9 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
     seed : int, default 0
         乱数のシード。同じシードなら CPU 上でビット単位で同じ結果になる。
     n_models : int, default 5
-        アンサンブルの大きさ (第3章で導入)。初期値だけが違う同じ形のオートエンコーダを
+        アンサンブルの大きさ。初期値だけが違う同じ形のオートエンコーダを
         ``n_models`` 個まとめて学習し (1 つの Keras モデルの中に並べる)、再構成誤差の平均を
-        スコアにする。モデル 1 個ではシードによる当たり外れが大きいため、既定値は 5
+        異常度にする。モデル 1 個ではシードによる当たり外れが大きいため、既定値は 5
         (学習時間は 1 個のときの 2〜3 倍ほど)。元の記事と同じモデル 1 個にするには ``n_models=1``。
 
     Attributes
@@ -269,7 +269,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or pandas.DataFrame
-            採点するデータ。
+            判定するデータ。
 
         Returns
         -------
@@ -280,7 +280,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         return self._scorer(data)
 
     def reconstruct(self, X) -> np.ndarray:
-        """ネットワークごとの再構成を、元の単位で返す (第1章の演習で導入、第4章・第6章でも使う)。
+        """ネットワークごとの再構成を、元の単位で返す 。
 
         入力を標準化してネットワークに通し、出力の標準化を元に戻したものです。
         再構成誤差 (異常度) は、ネットワークごとに標準化した空間で入力との平均二乗誤差をとり、
@@ -300,7 +300,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
 
     @property
     def structure_(self) -> str:
-        """1 個のネットワークの層のユニット数を ``"8-4-8"`` の形で表した文字列 (第2章で導入)。"""
+        """1 個のネットワークの層のユニット数を ``"8-4-8"`` の形で表した文字列。"""
         self._check_fitted()
         hidden = self.hidden_units_
         return "-".join(str(u) for u in (*hidden, self.encoding_dim_, *reversed(hidden)))
@@ -324,15 +324,14 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         """再構成誤差の平均の符号を反転した値 (大きいほど良い)。
 
         ``GridSearchCV`` が ``scoring`` を省略したときに使います。ただしこれだけで
-        モデルを選ぶと、異常まで上手に再構成してしまうモデルが選ばれやすくなります
-        (第3章)。
+        モデルを選ぶと、異常まで上手に再構成してしまうモデルが選ばれやすくなります。
         """
         return float(-np.mean(self.reconstruction_error(X)))
 
     def set_threshold(self, threshold: float) -> AutoEncoderDetector:
-        """閾値を置き換える (第7章で導入)。
+        """閾値を置き換える。
 
-        第7章の方法 (正常な検証データで誤検知率を決める、など) で選んだ閾値を
+        正常な検証データで誤検知率から決めるなどの方法 で選んだ閾値を
         モデルに記録します。以後の ``predict`` はこの値を使い、:meth:`save` で保存されます。
 
         Parameters

@@ -1,6 +1,6 @@
-"""ラベル付きデータでの評価と ROC 曲線・PR 曲線 (第7章で導入)。
+"""ラベル付きデータでの評価と ROC 曲線・PR 曲線。
 
-計算はすべて ``sklearn.metrics`` に任せます。スコアは「大きいほど異常」(再構成誤差)、
+計算はすべて ``sklearn.metrics`` に任せます。異常度は「大きいほど異常」(再構成誤差)、
 判定は ``scores > threshold`` を異常とする約束で、``aeutil.thresholds`` の関数が返す
 閾値をそのまま渡せます。正解ラベルは True/False (True = 異常)、0/1 (1 = 異常)、
 -1/1 (-1 = 異常、aeutil の約束) のどれでも受け付けます。
@@ -34,7 +34,7 @@ __all__ = ["Evaluation", "evaluate", "plot_roc_pr"]
 
 @dataclass(frozen=True)
 class Evaluation:
-    """``evaluate`` の結果 (第7章で導入)。
+    """``evaluate`` の結果。
 
     Attributes
     ----------
@@ -118,10 +118,10 @@ def _check_threshold(threshold) -> float:
 
 
 def evaluate(scores, labels, threshold: float) -> Evaluation:
-    """ラベル付きデータで、閾値による判定とスコアそのものを評価する (第7章で導入)。
+    """ラベル付きデータで、閾値による判定と異常度そのものを評価する。
 
     混同行列・適合率・再現率・F1・誤検知率は閾値で判定した結果 (``scores > threshold``
-    を異常とする) から、ROC-AUC と PR-AUC は閾値によらずスコアの並び順から計算します。
+    を異常とする) から、ROC-AUC と PR-AUC は閾値によらず異常度の並び順から計算します。
     どれも ``sklearn.metrics`` の関数で計算します (F1 と適合率は ``zero_division=0``)。
 
     Parameters
@@ -142,7 +142,7 @@ def evaluate(scores, labels, threshold: float) -> Evaluation:
     Raises
     ------
     InvalidDataError
-        スコアやラベルが不正なとき、長さが合わないとき、異常か正常の一方しかないとき、
+        異常度やラベルが不正なとき、長さが合わないとき、異常か正常の一方しかないとき、
         閾値が有限の数でないとき。
     """
     s, y = _scores_and_labels(scores, labels)
@@ -172,10 +172,10 @@ def plot_roc_pr(
     threshold: float | None = None,
     title: str = "ROC 曲線と PR 曲線",
 ) -> Figure:
-    """ROC 曲線 (左) と PR 曲線 (右) を 1 つの図に並べて描く (第7章で導入)。
+    """ROC 曲線 (左) と PR 曲線 (右) を 1 つの図に並べて描く。
 
     凡例に ROC-AUC と PR-AUC (平均適合率) を示し、PR 曲線には基準線
-    (異常の割合。スコアが当てずっぽうのときの適合率) を水平線で描きます。
+    (異常の割合。異常度がでたらめのときの適合率) を水平線で描きます。
     ``threshold`` を渡すと、その閾値で判定したときの位置 (動作点) を両方の曲線に印します。
 
     Parameters
@@ -197,7 +197,7 @@ def plot_roc_pr(
     Raises
     ------
     InvalidDataError
-        スコアやラベルが不正なとき、長さが合わないとき、異常か正常の一方しかないとき、
+        異常度やラベルが不正なとき、長さが合わないとき、異常か正常の一方しかないとき、
         閾値が有限の数でないとき。
     """
     s, y = _scores_and_labels(scores, labels)
@@ -213,7 +213,7 @@ def plot_roc_pr(
     ax_roc, ax_pr = fig.subplots(1, 2)
     ax_roc.plot(fpr, tpr, color="#1f4e9c", linewidth=2, label=f"ROC 曲線 (ROC-AUC = {roc_auc:.3f})")
     ax_roc.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1,
-                label="当てずっぽう (ROC-AUC = 0.5)")
+                label="でたらめ (ROC-AUC = 0.5)")
     ax_pr.plot(recall, precision, color="#1f4e9c", linewidth=2, drawstyle="steps-post",
                label=f"PR 曲線 (PR-AUC = {pr_auc:.3f})")
     ax_pr.axhline(rate, color="gray", linestyle="--", linewidth=1,

@@ -1,4 +1,4 @@
-"""ファイルの読み書き: CSV の読み込みとモデルの保存・読み込み (第5章で導入)。"""
+"""ファイルの読み書き: CSV の読み込みとモデルの保存・読み込み。"""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ _ENCODING_CANDIDATES = (("utf-8-sig", "utf-8"), ("cp932", "shift-jis"), ("euc-jp
 
 
 def normalize_encoding(encoding: str) -> str:
-    """文字コード名を、実際に使うコーデック名にそろえる (第5章で導入)。
+    """文字コード名を、実際に使うコーデック名にそろえる。
 
     Excel が「Shift-JIS」として保存する CSV には、①・㈱・髙 のような
     Windows 独自の文字 (CP932 にだけある文字) が入ることがあります。
@@ -177,7 +177,7 @@ def _parser_error_message(path: Path, exc: Exception) -> str:
 
 
 def read_csv(file_name: str | os.PathLike, encoding: str = "shift-jis", **kwargs) -> pd.DataFrame:
-    """CSV ファイルを読み込む (第5章で導入。元の記事では説明だけあって未実装だった関数)。
+    """CSV ファイルを読み込む (。元の記事では説明だけあって未実装だった関数)。
 
     Parameters
     ----------
@@ -288,7 +288,7 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
 
 
 def save_keras_model(model: keras.Model, path: str | os.PathLike) -> Path:
-    """モデルを ``.keras`` ファイル 1 つに、途中で壊れないよう保存する (第5章で導入)。
+    """モデルを ``.keras`` ファイル 1 つに、途中で壊れないよう保存する。
 
     同じフォルダーの一時ファイルに書き終え、ディスクに書き出してから名前を付け替える
     (アトミックな置き換え) ので、保存に失敗しても、途中でプロセスが止められても、
@@ -443,8 +443,8 @@ def _check_layers(source: Path, layers: list, budget_bytes: int) -> None:
 
 def _future_version_error(source: Path, version: int) -> ModelFileError:
     return ModelFileError(
-        f"{source} は新しい版の aeutil で保存されたモデルです (ファイルの形式は版 {version})。"
-        f"いま使っている aeutil が読めるのは形式の版 {FORMAT_VERSION} までです。"
+        f"{source} は新しいバージョンの aeutil で保存されたモデルです (ファイルの形式はバージョン {version})。"
+        f"いま使っている aeutil が読めるのは形式のバージョン {FORMAT_VERSION} までです。"
         "aeutil を更新してから読み込んでください。"
     )
 
@@ -514,7 +514,7 @@ def _check_archive(source: Path) -> None:
         meta_config = metas[0].get("config")
         version = meta_config.get("format_version", 1) if isinstance(meta_config, dict) else None
         if not _positive_int(version):
-            raise _broken(source, f"ファイル形式の版 {version!r} が正しくありません")
+            raise _broken(source, f"ファイル形式のバージョン {version!r} が正しくありません")
         if version > FORMAT_VERSION:
             raise _future_version_error(source, version)
     # models without the metadata layer go on to Keras: it refuses unsafe ones with its own
@@ -592,10 +592,10 @@ def _check_metadata(model: keras.Model, source: Path) -> None:
 
 
 def load_keras_model(path: str | os.PathLike) -> keras.Model:
-    """aeutil で保存した ``.keras`` ファイルを安全モードで読み込む (第5章で導入)。
+    """aeutil で保存した ``.keras`` ファイルを安全モードで読み込む。
 
     Keras の ``safe_mode=True`` で読み込むので、ファイルに埋め込まれた任意のコード
-    (Lambda 層など) は実行されません。Keras に渡す前に、zip の中身・ファイル形式の版・
+    (Lambda 層など) は実行されません。Keras に渡す前に、zip の中身・ファイル形式のバージョン・
     層の種類と重みの大きさを確かめ、読み込んだ後に列名・閾値・標準化の値・重みを確かめます。
     壊れたファイルや細工されたファイルは、どれも :class:`ModelFileError` になります。
 
@@ -614,7 +614,7 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
     FileNotFoundError
         ファイルがない。
     ModelFileError
-        aeutil のモデルファイルではない、壊れている、新しい版の aeutil で保存された、
+        aeutil のモデルファイルではない、壊れている、新しいバージョンの aeutil で保存された、
         またはパスがフォルダー。メッセージはファイル名と理由を示す。
     """
     source = Path(path)

@@ -1,4 +1,4 @@
-"""オートエンコーダ本体: モデルの組み立て・学習・採点 (第2章で導入)。
+"""オートエンコーダ本体: モデルの組み立て・学習・判定。
 
 ここで作る Keras モデルは、生の入力 ``x`` を受け取り、行ごとの **再構成誤差**
 (標準化した空間での平均二乗誤差) をそのまま出力します。
@@ -7,7 +7,7 @@
 → 再構成誤差 (``ReconstructionError``)
 
 標準化の平均・標準偏差、閾値、列名はモデルの層の設定として保存されるので、
-``.keras`` ファイル 1 つで採点に必要なものがすべて復元できます。
+``.keras`` ファイル 1 つで判定に必要なものがすべて復元できます。
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def check_activation(activation: str) -> str:
 
 @keras.saving.register_keras_serializable(package="aeutil")
 class Standardize(keras.layers.Layer):
-    """学習データの平均と標準偏差で入力を標準化する層 (第2章で導入)。
+    """学習データの平均と標準偏差で入力を標準化する層。
 
     Parameters
     ----------
@@ -136,14 +136,14 @@ class Standardize(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="aeutil")
 class ReconstructionError(keras.layers.Layer):
-    """標準化した入力と再構成から、行ごとの平均二乗誤差を計算する層 (第2章で導入)。
+    """標準化した入力と再構成から、行ごとの平均二乗誤差を計算する層。
 
     入力が 3 次元 (サンプル × 時刻 × チャンネル) のときは、時刻とチャンネルの
     すべてにわたって平均し、サンプルごとに 1 つの値を返します。
 
     再構成を複数受け取ったとき (``n_models`` 個のアンサンブル) は、それぞれの誤差の平均を返します。
 
-    採点に必要な付帯情報 (列名・閾値) もこの層の設定として保存します。
+    判定に必要な付帯情報 (列名・閾値) もこの層の設定として保存します。
 
     Parameters
     ----------
@@ -154,7 +154,7 @@ class ReconstructionError(keras.layers.Layer):
     threshold_percentile : float
         閾値を決めたパーセンタイル (学習データの再構成誤差に対して)。
     format_version : int
-        ファイル形式の版。
+        ファイル形式のバージョン。
     """
 
     def __init__(
@@ -207,7 +207,7 @@ _NUMPY_LAYERS = (keras.layers.InputLayer, keras.layers.Dense, Standardize, Recon
 
 
 def is_dense_only(model: keras.Model) -> bool:
-    """NumPy で学習・採点できるモデル (Dense 層だけのオートエンコーダ) かどうか。"""
+    """NumPy で学習・判定できるモデル (Dense 層だけのオートエンコーダ) かどうか。"""
     return all(isinstance(layer, _NUMPY_LAYERS) for layer in model.layers)
 
 
@@ -215,10 +215,10 @@ def is_dense_only(model: keras.Model) -> bool:
 
 
 def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
-    """列数に合わせた既定の構成 (中間層のユニット数, ボトルネックの次元数) を返す (第3章で導入)。
+    """列数に合わせた既定の構成 (中間層のユニット数, ボトルネックの次元数) を返す。
 
     中間層は列数の半分 (8 以上 64 以下)、ボトルネックは列数の 1/8 (4 以上 16 以下) です。
-    16 列以下のデータでは元の記事と同じ 8-4-8 構成になり、第8章の窓 (32 時点 × 4 チャンネル
+    16 列以下のデータでは元の記事と同じ 8-4-8 構成になり、時系列の窓 (32 時点 × 4 チャンネル
     = 128 列) のような幅の広いデータでは 64-16-64 構成になります。記事の 8-4-8 のままだと、
     幅の広いデータでは入力を 8 個の値に押し込むことになり、正常なパターンも再構成しきれません。
 
@@ -266,7 +266,7 @@ def build_autoencoder(
     threshold_percentile: float = 95.0,
     n_models: int = 1,
 ) -> keras.Model:
-    """入力から再構成誤差までを 1 つにまとめた Keras モデルを組み立てる (第2章で導入)。
+    """入力から再構成誤差までを 1 つにまとめた Keras モデルを組み立てる。
 
     Parameters
     ----------
@@ -285,9 +285,9 @@ def build_autoencoder(
     threshold_percentile : float, default 95.0
         閾値を決めるパーセンタイル (モデルに記録するだけ)。
     n_models : int, default 1
-        アンサンブルの大きさ (第3章で導入。:class:`aeutil.AutoEncoderDetector` の既定値は 5)。2 以上なら、同じ形で初期値の違うオートエンコーダを
+        アンサンブルの大きさ (。:class:`aeutil.AutoEncoderDetector` の既定値は 5)。2 以上なら、同じ形で初期値の違うオートエンコーダを
         ``n_models`` 個並べ (層の名前は ``member0_encoder_0`` のように番号付き)、
-        それぞれの再構成誤差の平均をスコアにします。1 個のときの層の名前は元の記事と同じ構成のままです。
+        それぞれの再構成誤差の平均を異常度にします。1 個のときの層の名前は元の記事と同じ構成のままです。
 
     Returns
     -------
@@ -460,7 +460,7 @@ def _activation_slope(name: str, pre: np.ndarray, post: np.ndarray) -> np.ndarra
 
 
 class _NumpyTrainer:
-    """Dense 層だけのモデルを NumPy で学習する学習器 (第2章で導入)。
+    """Dense 層だけのモデルを NumPy で学習する学習器。
 
     数百行のデータでは、1 回の更新の計算そのものは数マイクロ秒で終わり、時間のほとんどは
     TensorFlow の呼び出しやグラフ作り (トレースとコンパイル、初回に 1 秒前後) に消えます。
@@ -638,7 +638,7 @@ def train_autoencoder(
     patience: int | None = None,
     seed: int = 0,
 ) -> TrainingResult:
-    """モデルを学習する (第2章で導入)。
+    """モデルを学習する。
 
     Keras の ``model.fit`` は 1 エポックごとに数十ミリ秒の準備コストがかかり、
     数百行の小さなデータではそれが学習時間のほとんどを占めます。ここでは次の 2 つの道を使い分けます。
@@ -760,7 +760,7 @@ def train_autoencoder(
 
 # --- scoring -----------------------------------------------------------------
 
-#: 採点で一度に計算する行数。中間結果が CPU のキャッシュに収まる大きさにすると、
+#: 判定で一度に計算する行数。中間結果が CPU のキャッシュに収まる大きさにすると、
 #: 縦に長い行列積 (OpenBLAS が苦手とする形) を避けられ、何倍も速くなる。
 SCORE_CHUNK_ROWS = 8_192
 
@@ -769,11 +769,11 @@ _POOL_LOCK = threading.Lock()
 
 
 def _score_pool() -> ThreadPoolExecutor | None:
-    """採点の塊を CPU のコアに分けて計算するスレッドプール (コアが 1 つなら ``None``)。
+    """判定の塊を CPU のコアに分けて計算するスレッドプール (コアが 1 つなら ``None``)。
 
     NumPy の行列積と ufunc は計算中に GIL を手放すので、塊ごとにスレッドへ分けるとコアの数だけ
-    速くなります。塊の計算は分け方によらず同じなので、スコアはビット単位で変わりません。
-    プールは最初の採点で作り、fork された子プロセスでは作り直します (親のスレッドは子にないため)。
+    速くなります。塊の計算は分け方によらず同じなので、異常度はビット単位で変わりません。
+    プールは最初の判定で作り、fork された子プロセスでは作り直します (親のスレッドは子にないため)。
     """
     global _POOL
     workers = min(os.cpu_count() or 1, 8)
@@ -786,7 +786,7 @@ def _score_pool() -> ThreadPoolExecutor | None:
 
 
 class _NumpyForward:
-    """Dense 層だけのモデルを NumPy の行列積で計算する採点器。"""
+    """Dense 層だけのモデルを NumPy の行列積で計算する異常度の計算器。"""
 
     def __init__(self, model: keras.Model) -> None:
         std = model.get_layer("standardize")
@@ -814,7 +814,7 @@ class _NumpyForward:
         return out
 
     def _score_block(self, X: np.ndarray, start: int, out: np.ndarray) -> None:
-        """``X[start:start + SCORE_CHUNK_ROWS]`` のスコアを ``out`` の同じ位置に書く。"""
+        """``X[start:start + SCORE_CHUNK_ROWS]`` の異常度を ``out`` の同じ位置に書く。"""
         stop = start + SCORE_CHUNK_ROWS
         block = X[start:stop]
         if len(block) == 1:
@@ -855,7 +855,7 @@ class _NumpyForward:
     def _rescore_wide(self, block: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """float32 ではあふれた行 (学習データから桁違いに離れた行) を float64 で計算し直す。
 
-        float32 で表せる最大の値で頭打ちにするので、スコアはいつも有限です
+        float32 で表せる最大の値で頭打ちにするので、異常度はいつも有限です
         (閾値を超えるので異常と判定される)。ほかの行の値は変えません。
         """
         ceiling = np.finfo(np.float32).max
@@ -876,7 +876,7 @@ class _NumpyForward:
 
 
 class _KerasForward:
-    """Dense 以外の層 (LSTM、Conv1D など) を含むモデルの採点器。
+    """Dense 以外の層 (LSTM、Conv1D など) を含むモデルの異常度の計算器。
 
     ``model.predict`` (既定で 32 件ずつ) ではなく、コンパイル済みの関数に
     大きな塊で渡して計算します。
@@ -903,7 +903,7 @@ class _KerasForward:
 
 
 def scorer_for(model: keras.Model) -> _NumpyForward | _KerasForward:
-    """モデルから高速な採点器を作る。
+    """モデルから高速な異常度の計算器を作る。
 
     Dense 層だけのモデルは重みを取り出して NumPy の行列積で計算し、
     それ以外 (LSTM、Conv1D など) はコンパイル済みの Keras の計算を大きな塊で使います。
@@ -914,7 +914,7 @@ def scorer_for(model: keras.Model) -> _NumpyForward | _KerasForward:
 
 
 def reconstruction_error(model: keras.Model, X: np.ndarray) -> np.ndarray:
-    """行ごとの再構成誤差を計算する (第2章で導入)。
+    """行ごとの再構成誤差を計算する。
 
     ``model.predict`` は既定で 32 行ずつ処理するため、数万行を超えると遅くなります。
     ここでは重みを取り出して NumPy の行列積で一度に計算します (同じ重み、同じ式)。

@@ -1,4 +1,4 @@
-"""結果を描くグラフ関数と日本語フォントの設定 (第2章・第6章で導入)。
+"""結果を描くグラフ関数と日本語フォントの設定。
 
 グラフ関数は ``matplotlib.figure.Figure`` を作って **返す** だけで、
 pyplot の ``show`` は呼びません。ノートブックでは返した Figure がそのまま表示され、
@@ -17,6 +17,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 __all__ = ["setup_japanese_font", "plot_ae_results", "plot_ae_results_1d"]
 
@@ -32,7 +33,7 @@ class _Scorer(Protocol):
 
 
 def setup_japanese_font() -> str:
-    """matplotlib で日本語を表示できるようにする (第1章で導入)。
+    """matplotlib で日本語を表示できるようにする。
 
     元の記事は Windows にしかない Meiryo を ``rcParams`` に直接書いていました。
     ここでは ``japanize-matplotlib`` が同梱する IPAex ゴシックを使うので、
@@ -127,6 +128,22 @@ def _scatter_groups(ax, X, y, *, column, train: bool, yvalues=None) -> None:
         )
 
 
+def _short_number(value: float, _pos=None) -> str:
+    """Tick label with at most 3 significant digits (0.0123, 1.5, 120)."""
+    return f"{value:.3g}"
+
+
+def _nice_levels(upper: float) -> np.ndarray:
+    """Contour levels from 0 at round numbers, the last one at or above ``upper``."""
+    if not upper > 0:
+        return np.linspace(0.0, 1.0, 8)
+    levels = MaxNLocator(nbins=7).tick_values(0.0, upper)
+    levels = levels[levels >= 0.0]
+    if levels[-1] < upper:
+        levels = np.append(levels, levels[-1] + (levels[1] - levels[0]))
+    return levels
+
+
 def plot_ae_results(
     X_train=None,
     y_train_pred=None,
@@ -136,10 +153,10 @@ def plot_ae_results(
     threshold: float | None = None,
     *,
     resolution: int = 200,
-    title: str = "オートエンコーダによる異常検知の結果 (2次元)",
+    title: str = "オートエンコーダによる異常検知の結果 (2 次元)",
     legend_loc: str = "best",
 ) -> Figure:
-    """2 次元データの判定結果を、再構成誤差のマップと判定境界つきで描く (第2章で導入)。
+    """2 次元データの判定結果を、再構成誤差のマップと判定境界つきで描く。
 
     Parameters
     ----------
@@ -190,9 +207,10 @@ def plot_ae_results(
         grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
         Z = np.asarray(model_util.reconstruction_error(grid), dtype=float).reshape(xx.shape)
         upper = thr if thr is not None else float(np.percentile(Z, 95))
-        levels = np.linspace(0.0, upper, 8)
+        levels = _nice_levels(upper)
         cs = ax.contourf(xx, yy, np.minimum(Z, upper), levels=levels, cmap="Blues_r", alpha=0.55)
-        fig.colorbar(cs, ax=ax, label="再構成誤差 (閾値で頭打ち)")
+        cbar = fig.colorbar(cs, ax=ax, label="再構成誤差 (閾値で頭打ち)")
+        cbar.ax.yaxis.set_major_formatter(FuncFormatter(_short_number))
         if thr is not None:
             above = np.where(Z > thr, 1.0, np.nan)
             ax.contourf(
@@ -230,10 +248,10 @@ def plot_ae_results_1d(
     threshold: float | None = None,
     *,
     resolution: int = 400,
-    title: str = "オートエンコーダによる異常検知の結果 (1次元)",
+    title: str = "オートエンコーダによる異常検知の結果 (1 次元)",
     legend_loc: str = "best",
 ) -> Figure:
-    """1 次元データの判定結果を、再構成誤差の曲線と閾値の線つきで描く (第6章で導入)。
+    """1 次元データの判定結果を、再構成誤差の曲線と閾値の線つきで描く。
 
     モデルを渡すと、各点は自分の再構成誤差の高さ (曲線の上) に描かれ、
     閾値の線より上にある点が異常と判定されたことが一目で分かります。
@@ -289,7 +307,7 @@ def plot_ae_results_1d(
             model_util.reconstruction_error(x_range.reshape(-1, 1).astype(np.float32)), dtype=float
         )
         ax.plot(x_range, curve, color="tab:blue", linestyle="--", linewidth=2,
-                label="再構成誤差 (スコア曲線)", zorder=2)
+                label="再構成誤差 (異常度の曲線)", zorder=2)
         # errors grow quadratically away from the data: a log axis keeps the
         # threshold and the small errors of normal points readable
         floor = thr / 100 if thr else max(float(np.percentile(curve, 5)), 1e-12)

@@ -1,4 +1,4 @@
-"""時系列の窓を再構成するオートエンコーダ (Dense・LSTM・Conv1D、第8章で導入)。
+"""時系列の窓を再構成するオートエンコーダ (Dense・LSTM・Conv1D)。
 
 3 種類とも、表形式のデータ用のモデル (``aeutil.model``) と同じ部品でできています。
 
@@ -6,7 +6,7 @@
 → エンコーダ → 潜在表現 → デコーダ → 再構成 → 再構成誤差 (``ReconstructionError``、
 時刻とチャンネルのすべてで平均して窓ごとに 1 つ)
 
-学習は ``aeutil.model.train_autoencoder``、採点は ``aeutil.model.scorer_for``、
+学習は ``aeutil.model.train_autoencoder``、判定は ``aeutil.model.scorer_for``、
 保存と読み込みは ``aeutil.io`` をそのまま使います。閾値・標準化の値・チャンネル名は
 ``.keras`` ファイル 1 つに入ります。
 """
@@ -89,7 +89,7 @@ def build_window_autoencoder(
     hidden: int = 32,
     threshold_percentile: float = 99.0,
 ) -> keras.Model:
-    """窓を入力に、窓ごとの再構成誤差を出力する Keras モデルを組み立てる (第8章で導入)。
+    """窓を入力に、窓ごとの再構成誤差を出力する Keras モデルを組み立てる。
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def build_window_autoencoder(
 
 
 class WindowAutoEncoder:
-    """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける (第8章で導入)。
+    """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける。
 
     窓は ``aeutil.timeseries.make_windows`` で作った ``(窓の数, window, チャンネル数)``
     の配列です。標準化の平均と標準偏差は、学習データのすべての窓・時刻にわたって
@@ -348,7 +348,7 @@ class WindowAutoEncoder:
         Parameters
         ----------
         windows : array-like, shape (n_windows, window, n_channels)
-            採点する窓 (学習時と同じ長さ・同じチャンネル数)。
+            判定する窓 (学習時と同じ長さ・同じチャンネル数)。
 
         Returns
         -------

@@ -1,7 +1,7 @@
-"""再構成誤差の閾値の決め方 (第7章で導入)。
+"""再構成誤差の閾値の決め方。
 
-どの関数も「大きいほど異常」なスコア (再構成誤差) を受け取り、閾値を ``float`` で返します。
-判定はいつも **閾値より真に大きいスコアを異常とする** (``scores > threshold``) 約束です。
+どの関数も「大きいほど異常」な異常度 (再構成誤差) を受け取り、閾値を ``float`` で返します。
+判定はいつも **閾値より真に大きい異常度を異常とする** (``scores > threshold``) 約束です。
 ``AutoEncoderDetector.predict`` も同じ約束で判定します。
 
 - ``threshold_percentile``: 学習データの再構成誤差のパーセンタイル (``AutoEncoderDetector`` の既定)。
@@ -33,12 +33,12 @@ _FPR_SLACK = 1e-9
 
 
 def check_scores(scores, name: str = "scores") -> np.ndarray:
-    """スコア (再構成誤差) を検査して 1 次元の ``float64`` 配列にする (第7章で導入)。
+    """異常度 (再構成誤差) を検査して 1 次元の ``float64`` 配列にする。
 
     Parameters
     ----------
     scores : array-like of shape (n,)
-        スコア。大きいほど異常。形が ``(n, 1)`` の配列も 1 列として受け付ける。
+        異常度。大きいほど異常。形が ``(n, 1)`` の配列も 1 列として受け付ける。
     name : str, default "scores"
         エラーメッセージで引数を指す名前。
 
@@ -63,7 +63,7 @@ def check_scores(scores, name: str = "scores") -> np.ndarray:
             f"{name} は 1 次元の配列にしてください (いまの形: {arr.shape})。"
         )
     if arr.size == 0:
-        raise InvalidDataError(f"{name} が空です。スコアが 1 つもありません。")
+        raise InvalidDataError(f"{name} が空です。異常度が 1 つもありません。")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
         raise InvalidDataError(
             f"{name} は数値にしてください (いまの型: {arr.dtype})。"
@@ -78,7 +78,7 @@ def check_scores(scores, name: str = "scores") -> np.ndarray:
 
 
 def as_anomaly_labels(labels, name: str = "labels") -> np.ndarray:
-    """正解ラベルを「異常なら True」の ``bool`` 配列にそろえる (第7章で導入)。
+    """正解ラベルを「異常なら True」の ``bool`` 配列にそろえる。
 
     受け付けるのは次の 3 通りで、**異常と正常の両方** を含んでいる必要があります。
 
@@ -145,7 +145,7 @@ def as_anomaly_labels(labels, name: str = "labels") -> np.ndarray:
 
 
 def threshold_percentile(train_scores, percentile: float = 95.0) -> float:
-    """学習データのスコアのパーセンタイルを閾値にする (第7章で導入)。
+    """学習データの異常度のパーセンタイルを閾値にする。
 
     ``AutoEncoderDetector`` が学習時に決める閾値と同じ計算
     (``numpy.percentile`` の線形補間) です。学習データのうちおよそ
@@ -166,7 +166,7 @@ def threshold_percentile(train_scores, percentile: float = 95.0) -> float:
     Raises
     ------
     InvalidDataError
-        スコアが空・数値でない・NaN や inf を含むとき、``percentile`` が範囲外のとき。
+        異常度が空・数値でない・NaN や inf を含むとき、``percentile`` が範囲外のとき。
     """
     scores = check_scores(train_scores, "train_scores")
     p = float(percentile)
@@ -178,11 +178,11 @@ def threshold_percentile(train_scores, percentile: float = 95.0) -> float:
 
 
 def threshold_mean_std(train_scores, k: float = 3.0) -> float:
-    """学習データのスコアの「平均 + k × 標準偏差」を閾値にする (第7章で導入)。
+    """学習データの異常度の「平均 + k × 標準偏差」を閾値にする。
 
-    スコアが正規分布に近いときの目安で、k = 3 なら閾値を超える割合は約 0.13% です。
+    異常度が正規分布に近いときの目安で、k = 3 なら閾値を超える割合は約 0.13% です。
     再構成誤差は 0 以上で右に長く裾を引くことが多く、そのときは超える割合が
-    この目安よりずっと大きくなります (第7章)。標準偏差は母標準偏差 (``ddof=0``) です。
+    この目安よりずっと大きくなります。標準偏差は母標準偏差 (``ddof=0``) です。
 
     Parameters
     ----------
@@ -199,7 +199,7 @@ def threshold_mean_std(train_scores, k: float = 3.0) -> float:
     Raises
     ------
     InvalidDataError
-        スコアが空・数値でない・NaN や inf を含むとき、``k`` が負または有限でないとき。
+        異常度が空・数値でない・NaN や inf を含むとき、``k`` が負または有限でないとき。
     """
     scores = check_scores(train_scores, "train_scores")
     k = float(k)
@@ -209,9 +209,9 @@ def threshold_mean_std(train_scores, k: float = 3.0) -> float:
 
 
 def threshold_fixed_fpr(normal_val_scores, fpr: float = 0.01) -> float:
-    """正常な検証データでの誤検知率が ``fpr`` 以下になる最小の閾値 (第7章で導入)。
+    """正常な検証データでの誤検知率が ``fpr`` 以下になる最小の閾値。
 
-    正常な検証データのスコア n 個を小さい順に並べ、許せる誤検知の数を
+    正常な検証データの異常度 n 個を小さい順に並べ、許せる誤検知の数を
     ``m = floor(fpr * n)`` として、小さいほうから ``n - m`` 番目の値
     (0 始まりの添字なら ``sorted_scores[n - m - 1]``) を閾値にします。
 
@@ -219,7 +219,7 @@ def threshold_fixed_fpr(normal_val_scores, fpr: float = 0.01) -> float:
       m 個、つまり誤検知率は ``fpr`` 以下です (同じ値が並ぶとさらに少なくなります)。
     - これより小さい閾値では誤検知が m + 1 個以上になるので、条件を満たす閾値の
       うちで最小 (見逃しが最も少ない) です。
-    - 閾値は検証データのスコアそのもの (補間しない) で、``1 - fpr`` 分位点を
+    - 閾値は検証データの異常度そのもの (補間しない) で、``1 - fpr`` 分位点を
       「超える数が fpr の割合以下」になる向きに丸めたものです。``fpr=0`` なら最大値です。
     - ``fpr * n`` の計算の丸め誤差 (例: 0.29 × 100 = 28.999...) は 29 と数えます。
 
@@ -242,7 +242,7 @@ def threshold_fixed_fpr(normal_val_scores, fpr: float = 0.01) -> float:
     Raises
     ------
     InvalidDataError
-        スコアが空・数値でない・NaN や inf を含むとき、``fpr`` が範囲外のとき。
+        異常度が空・数値でない・NaN や inf を含むとき、``fpr`` が範囲外のとき。
     """
     scores = np.sort(check_scores(normal_val_scores, "normal_val_scores"))
     rate = float(fpr)
@@ -254,18 +254,18 @@ def threshold_fixed_fpr(normal_val_scores, fpr: float = 0.01) -> float:
 
 
 def threshold_best_f1(scores, labels) -> float:
-    """ラベル付きデータで F1 が最大になる閾値 (第7章で導入)。
+    """ラベル付きデータで F1 が最大になる閾値。
 
     F1 は ``sklearn.metrics.precision_recall_curve`` の適合率と再現率から求めます。
     この関数は ``scores >= t`` を異常とする約束なので、そのままでは本書の
     ``scores > threshold`` と 1 点ずれます。そこで、F1 が最大になる ``t`` のすぐ下にある
-    スコアの値 (異常と判定されない点のうち最大のスコア) を返します。こうすると
+    異常度の値 (異常と判定されない点のうち最大の異常度) を返します。こうすると
     ``scores > threshold`` の判定が、F1 が最大になる判定と一致します。``t`` が最小の
-    スコアのとき (すべてを異常とするのが最良のとき) は、最小のスコアより
+    異常度のとき (すべてを異常とするのが最良のとき) は、最小の異常度より
     わずかに小さい値を返します。F1 が同点なら、低いほうの閾値 (見逃しの少ないほう) を選びます。
 
     ラベルの少ないデータでは、選んだ閾値はそのデータに合わせすぎになりやすく、
-    同じデータで測った F1 は新しいデータでの F1 より楽観的になります (第7章)。
+    同じデータで測った F1 は新しいデータでの F1 より楽観的になります。
 
     Parameters
     ----------
@@ -283,7 +283,7 @@ def threshold_best_f1(scores, labels) -> float:
     Raises
     ------
     InvalidDataError
-        スコアやラベルが不正なとき、長さが合わないとき、異常か正常の一方しかないとき。
+        異常度やラベルが不正なとき、長さが合わないとき、異常か正常の一方しかないとき。
     """
     s = check_scores(scores, "scores")
     y = as_anomaly_labels(labels, "labels")

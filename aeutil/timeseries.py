@@ -1,4 +1,4 @@
-"""時系列センサーデータ: 模擬データ・スライディングウィンドウ・イベント単位の評価 (第8章で導入)。
+"""時系列センサーデータ: 模擬データ・スライディングウィンドウ・イベント単位の評価。
 
 回転機械 (モーターで回すポンプ) の 4 つのセンサーを模擬する ``simulate_machine``、
 時系列を窓に切る ``make_windows``、窓ごとの再構成誤差を時刻ごとの異常度に戻す
@@ -87,7 +87,7 @@ _KIND_COLORS = {
 
 @dataclass(frozen=True)
 class AnomalySpec:
-    """注入する異常 1 つの指定 (第8章で導入)。
+    """注入する異常 1 つの指定。
 
     Parameters
     ----------
@@ -121,7 +121,7 @@ class AnomalySpec:
 
 @dataclass(frozen=True)
 class AnomalyInterval:
-    """正解の異常区間 1 つ (第8章で導入)。
+    """正解の異常区間 1 つ。
 
     Attributes
     ----------
@@ -147,7 +147,7 @@ class AnomalyInterval:
 
 
 def default_anomalies(n_samples: int) -> list[AnomalySpec]:
-    """テスト期間に入れる既定の異常の一覧を作る (第8章で導入)。
+    """テスト期間に入れる既定の異常の一覧を作る。
 
     5 種類の異常を 2〜3 回ずつ、重ならないように並べます。位置と長さは
     ``n_samples`` に比例させるので、長さを変えても同じ並びになります。最後のスパイクは
@@ -313,7 +313,7 @@ def simulate_machine(
     seed: int = 0,
     anomalies: str | Iterable[AnomalySpec] | None = None,
 ) -> tuple[pd.DataFrame, list[AnomalyInterval]]:
-    """回転機械 (モーターで回すポンプ) のセンサーデータを模擬する (第8章で導入)。
+    """回転機械 (モーターで回すポンプ) のセンサーデータを模擬する。
 
     負荷率 (45〜100%) が 6〜20 秒ごとに変わる運転を考え、一定の周期でサンプリングした
     4 つのチャンネルを作ります。教材として数分のデータに変化が収まるよう、実際の設備より
@@ -422,7 +422,7 @@ def simulate_machine(
 def intervals_to_frame(
     intervals: Iterable[AnomalyInterval], sampling_rate_hz: float | None = None
 ) -> pd.DataFrame:
-    """異常区間の一覧を表 (DataFrame) にする (第8章で導入)。
+    """異常区間の一覧を表 (DataFrame) にする。
 
     Parameters
     ----------
@@ -468,7 +468,7 @@ def make_windows(
     window: int,
     stride: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """時系列を、長さ ``window`` の窓に ``stride`` サンプルずつずらして切り出す (第8章で導入)。
+    """時系列を、長さ ``window`` の窓に ``stride`` サンプルずつずらして切り出す。
 
     窓の開始位置は ``0, stride, 2*stride, ...`` です。``(n - window) % stride != 0`` の
     ときはそれだけでは最後の数サンプルがどの窓にも入らないので、**最後の点で終わる窓**
@@ -535,7 +535,7 @@ def _check_starts(starts, window: int, n_points: int) -> np.ndarray:
 
 
 def window_coverage(starts, window: int, n_points: int) -> np.ndarray:
-    """各時刻が、いくつの窓に含まれるかを数える (第8章で導入)。
+    """各時刻が、いくつの窓に含まれるかを数える。
 
     Parameters
     ----------
@@ -565,7 +565,7 @@ def window_scores_to_points(
     n_points: int,
     how: str = "mean",
 ) -> np.ndarray:
-    """窓ごとの異常度を、時刻ごとの異常度に戻す (第8章で導入)。
+    """窓ごとの異常度を、時刻ごとの異常度に戻す。
 
     時刻 ``t`` の異常度は、``t`` を含むすべての窓
     (``starts[k] <= t < starts[k] + window`` となる ``k``) の異常度の平均 (``how="mean"``)
@@ -633,7 +633,7 @@ def window_scores_to_points(
 
 @dataclass
 class EventReport:
-    """イベント (異常区間) 単位の評価結果 (第8章で導入)。
+    """イベント (異常区間) 単位の評価結果。
 
     Attributes
     ----------
@@ -704,7 +704,7 @@ def evaluate_events(
     sampling_rate_hz: float = 1.0,
     tolerance: int = 0,
 ) -> EventReport:
-    """時刻ごとの判定を、異常区間 (イベント) 単位で評価する (第8章で導入)。
+    """時刻ごとの判定を、異常区間 (イベント) 単位で評価する。
 
     現場で知りたいのは「何点を当てたか」より「異常が起きたことに気づけたか、どれだけ
     遅れたか、何回空振りの警報を出したか」です。
@@ -727,7 +727,7 @@ def evaluate_events(
     sampling_rate_hz : float, default 1.0
         サンプリング周波数。遅れを秒に直すのに使う。
     tolerance : int, default 0
-        区間の前後に設ける猶予 (サンプル数)。窓で採点すると、異常の直前の点にも高い
+        区間の前後に設ける猶予 (サンプル数)。窓で判定すると、異常の直前の点にも高い
         異常度がつくことがあります。その部分を誤検知に数えないための幅です。
 
     Returns
@@ -812,7 +812,7 @@ def plot_sensor_data(
     title: str | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """チャンネルと異常度を時間軸で縦に並べ、異常区間を色で塗って描く (第8章で導入)。
+    """チャンネルと異常度を時間軸で縦に並べ、異常区間を色で塗って描く。
 
     Parameters
     ----------

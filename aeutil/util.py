@@ -1,4 +1,4 @@
-"""元の記事と同じ使い心地の ``AutoEncoderUtil`` クラス (第4章で導入)。"""
+"""元の記事と同じ使い心地の ``AutoEncoderUtil`` クラス。"""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ __all__ = ["AutoEncoderUtil"]
 
 
 class AutoEncoderUtil:
-    """DataFrame の列を指定して学習・異常判定・保存ができるオートエンコーダ (第2章で導入、第4章で詳説)。
+    """DataFrame の列を指定して学習・異常判定・保存ができるオートエンコーダ。
 
     元の記事の ``AutoEncoderUtil`` と同じ名前・同じ引数で使えます。
     そのうえで、記事の実装にあった次の問題を直しています。
 
-    - **閾値は学習時に決める**: 記事の ``predict`` は採点するデータ自身から
+    - **閾値は学習時に決める**: 記事の ``predict`` は判定するデータ自身から
       95 パーセンタイルを計算し直すため、まったく正常なデータでも必ず 5% が
       異常になりました。ここでは ``fit`` のときに学習データの再構成誤差から
       閾値を決め、``predict`` はそれを使います (引数で上書きも可能)。
@@ -37,7 +37,7 @@ class AutoEncoderUtil:
       ``input_dim`` を手で設定する必要はありません。
     - **再現できる**: ``seed`` が同じなら CPU 上でビット単位で同じ結果になります。
     - **当たり外れを抑える**: モデル 1 個の結果はシード (重みの初期値) 次第で大きく変わる
-      ため、既定では初期値の違う 5 個のモデルを学習して再構成誤差を平均します (第3章)。
+      ため、既定では初期値の違う 5 個のモデルを学習して再構成誤差を平均します。
     - **呼び出し側のデータを書き換えない**: ``predict(df=...)`` は ``self.df`` を
       置き換えません。進捗バーも出しません。
     - **read_csv を実装**: 記事では説明だけあって実装がありませんでした。
@@ -61,8 +61,8 @@ class AutoEncoderUtil:
     threshold_percentile : float, default 95.0
         閾値に使う学習データの再構成誤差のパーセンタイル (キーワード引数)。
     n_models : int, default 5
-        アンサンブルの大きさ (キーワード引数、第3章で導入)。初期値だけが違うオートエンコーダを
-        ``n_models`` 個まとめて学習し、再構成誤差の平均をスコアにする。モデル 1 個では
+        アンサンブルの大きさ (キーワード引数)。初期値だけが違うオートエンコーダを
+        ``n_models`` 個まとめて学習し、再構成誤差の平均を異常度にする。モデル 1 個では
         シードによる当たり外れが大きいため既定値は 5。記事と同じ 1 個なら ``n_models=1``。
 
     Attributes
@@ -217,7 +217,7 @@ class AutoEncoderUtil:
             )
         frame = self.df if df is None else df
         if frame is None:
-            raise InvalidDataError("採点するデータがありません。predict(..., df=...) で渡してください。")
+            raise InvalidDataError("判定するデータがありません。predict(..., df=...) で渡してください。")
         return to_matrix(frame, columns, source="データ")
 
     def predict(
@@ -231,12 +231,12 @@ class AutoEncoderUtil:
         Parameters
         ----------
         column : str or list of str
-            採点に使う列名。学習したときと同じ列を同じ順で指定する。
+            判定に使う列名。学習したときと同じ列を同じ順で指定する。
         df : pandas.DataFrame, optional
-            採点するデータ。省略すると ``self.df`` を使う。どちらも書き換えない。
+            判定するデータ。省略すると ``self.df`` を使う。どちらも書き換えない。
         threshold : float, optional
             閾値。省略すると学習時に決めた閾値を使う
-            (記事と違い、採点するデータから計算し直さない)。
+            (記事と違い、判定するデータから計算し直さない)。
 
         Returns
         -------
@@ -254,7 +254,7 @@ class AutoEncoderUtil:
         return y_pred, loss, used
 
     def set_threshold(self, threshold: float) -> AutoEncoderUtil:
-        """閾値を置き換える (第7章で導入)。以後の ``predict`` と ``save_model`` に反映される。
+        """閾値を置き換える。以後の ``predict`` と ``save_model`` に反映される。
 
         Parameters
         ----------

@@ -1,6 +1,6 @@
-"""入力データの検査 (第4章で導入)。
+"""入力データの検査。
 
-学習や採点に渡すデータを、名前付きの分かりやすいエラーで検査してから
+学習や判定に渡すデータを、名前付きの分かりやすいエラーで検査してから
 ``float32`` の 2 次元配列へ変換します。呼び出し側のデータは変更しません。
 """
 
@@ -24,7 +24,7 @@ __all__ = [
 
 
 class AEUtilError(Exception):
-    """aeutil が出すエラーの基底クラス (第4章で導入)。"""
+    """aeutil が出すエラーの基底クラス。"""
 
 
 class ColumnNotFoundError(AEUtilError, KeyError):
@@ -266,7 +266,7 @@ def to_matrix(
     source: str = "データ",
     row_label: Callable[[int], str] | None = None,
 ) -> np.ndarray:
-    """データを検査して ``float32`` の 2 次元配列 (行 × 特徴量) に変換する (第4章で導入)。
+    """データを検査して ``float32`` の 2 次元配列 (行 × 特徴量) に変換する。
 
     Parameters
     ----------

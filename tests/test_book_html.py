@@ -168,3 +168,54 @@ def test_search_finds_japanese_words(html_dir):
     assert "notebooks/00_introduction" in pages_found(index, "実行環境")
     assert "notebooks/03_tuning" in pages_found(index, "閾値")
     assert pages_found(index, "存在しない語") == set()
+
+
+# A chapter is read in one sitting: under about 25,000 non-space characters (prose, code and
+# outputs as the reader sees them) and at most 10 figures.
+MAX_CHARACTERS = 25_000
+MAX_FIGURES = 10
+CHAPTERS = [d for d in DOCS if d.startswith("notebooks/")]
+
+
+def chapter_size(soup: BeautifulSoup) -> tuple[int, int]:
+    """(non-space characters, figures) of a chapter page's main text."""
+    article = soup.select_one("article.bd-article") or soup.body
+    for hidden in article.select("script, style, .headerlink, .copybtn, .toggle-button"):
+        hidden.decompose()
+    characters = len(re.sub(r"\s", "", article.get_text()))
+    figures = len(article.select("figure, div.figure"))
+    return characters, figures
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_fits_the_size_budget(html_dir, doc):
+    _, soup = page(html_dir, doc)
+    characters, figures = chapter_size(soup)
+    assert characters <= MAX_CHARACTERS, f"{doc}: {characters:,} characters (budget {MAX_CHARACTERS:,})"
+    assert figures <= MAX_FIGURES, f"{doc}: {figures} figures (budget {MAX_FIGURES})"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_no_markup_left_visible(html_dir, doc):
+    # bold that CommonMark did not parse (e.g. ** next to Japanese punctuation) shows as "**"
+    _, soup = page(html_dir, doc)
+    article = soup.select_one("article.bd-article") or soup.body
+    for code in article.select("pre, code, .cell_input, .cell_output, script, style"):
+        code.decompose()
+    text = article.get_text()
+    for marker in ("**", "{glue", "{numref}", "{doc}", "{cite}"):
+        at = text.find(marker)
+        assert at < 0, f"{doc}: {marker!r} visible: …{text[max(0, at - 30):at + 30]}…"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_glued_numbers_are_pasted(html_dir, doc):
+    # every {glue:text} of the source became text in the page
+    source = json.loads((ROOT / f"{doc}.ipynb").read_text(encoding="utf-8"))
+    quoted = sum(
+        len(re.findall(r"\{glue(?::\w+)?\}`", "".join(c["source"])))
+        for c in source["cells"] if c["cell_type"] == "markdown"
+    )
+    _, soup = page(html_dir, doc)
+    pasted = soup.select(".pasted-text, .pasted-inline")
+    assert len(pasted) >= quoted, f"{doc}: {quoted} glued in the source, {len(pasted)} in the page"

@@ -97,7 +97,7 @@ def test_fit_with_an_ensemble_and_score_with_it(trained, new_csv, tmp_path, caps
 def test_round_trip_on_shift_jis(trained, new_csv, tmp_path, capsys):
     out = tmp_path / "scored.csv"
     assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
-    assert "採点しました" in capsys.readouterr().out
+    assert "判定しました" in capsys.readouterr().out
 
     # every input line comes back unchanged, with the two columns appended
     in_lines = new_csv.read_bytes().decode("cp932").splitlines()

@@ -374,7 +374,7 @@ def test_two_commands_score_with_the_same_model_at_once(models, scoring, tmp_pat
             _stop(proc)
     for proc, (stdout, stderr) in zip(procs, results, strict=True):
         assert proc.returncode == 0, stderr
-        assert "採点しました" in stdout
+        assert "判定しました" in stdout
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
     reference = tmp_path / "scored_here.csv"
     assert main(_score_argv(scoring["csv"], scoring["model"], reference)) == 0

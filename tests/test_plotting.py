@@ -105,7 +105,7 @@ def test_plot_1d_curve_threshold_and_points():
     fig = plot_ae_results_1d(df.values, y, test.values, y_test, util, thr)
     ax = fig.axes[0]
     line_labels = [line.get_label() for line in ax.get_lines()]
-    assert "再構成誤差 (スコア曲線)" in line_labels
+    assert "再構成誤差 (異常度の曲線)" in line_labels
     assert any(label.startswith("閾値") for label in line_labels)
     threshold_line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("閾値"))
     assert threshold_line.get_ydata()[0] == pytest.approx(thr)
@@ -123,3 +123,18 @@ def test_plot_1d_without_model():
 def test_legend_location_can_be_chosen(fitted, clusters):
     fig = plot_ae_results(clusters.values, None, None, None, fitted, legend_loc="upper right")
     assert fig.axes[0].get_legend()._loc == 1  # matplotlib's code for "upper right"
+
+
+def test_colour_bar_ticks_have_at_most_three_significant_digits(fitted, clusters):
+    y_train, _, thr = fitted.predict(COLUMNS)
+    fig = plot_ae_results(clusters.values, y_train, model_util=fitted, threshold=thr)
+    fig.canvas.draw()
+    colour_bar = fig.axes[1]
+    labels = [t.get_text() for t in colour_bar.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 3
+    for label in labels:
+        digits = label.replace("−", "").replace("-", "").replace(".", "").lstrip("0")
+        assert len(digits.split("e")[0]) <= 3, labels
+    # the levels start at 0 and reach the threshold
+    levels = fig.axes[0].collections[0].levels
+    assert levels[0] == 0.0 and levels[-1] >= thr

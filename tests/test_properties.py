@@ -657,7 +657,7 @@ def test_command_fit_and_score(case, data, inputs_tried):
             code, out, err = _run(["score", str(source), "--model", str(model), "--output",
                                    str(scored), "--encoding", enc])
             assert code == 0, err
-            assert "Traceback" not in err and "採点しました" in out
+            assert "Traceback" not in err and "判定しました" in out
             result = pd.read_csv(scored, encoding=dec)
             assert len(result) == n
             check_scores(result[SCORE_COLUMN].to_numpy(dtype=np.float64), n)

@@ -308,7 +308,7 @@ def test_bad_event_arguments(flags, intervals, kwargs, match):
 
 def test_plot_sensor_data(pair):
     _, dirty, intervals = pair
-    fig = plot_sensor_data(dirty, intervals, scores={"スコア": np.ones(len(dirty))}, threshold=0.5)
+    fig = plot_sensor_data(dirty, intervals, scores={"異常度": np.ones(len(dirty))}, threshold=0.5)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == len(CHANNELS) + 1
     fig = plot_sensor_data(dirty, channels=["current_A"])
