@@ -174,7 +174,7 @@ RETIRED = {
     r"率直に言うと": "実務上の注意",
     r"第\s*\d+\s*章": "章のタイトルへのリンク ({doc})",
 }
-BOLD_SPACE = re.compile(f"[{JA}、。）」]\\s+\\*\\*[^*\\n]+\\*\\*|\\*\\*[^*\\n]+\\*\\*\\s+[{JA}、。（「]")
+BOLD_SPACE = re.compile(f"[{JA}、。）」][ \\t]+\\*\\*[^*\\n]+\\*\\*|\\*\\*[^*\\n]+\\*\\*[ \\t]+[{JA}、。（「]")
 
 
 def retired_terms(text: str) -> list[str]:
