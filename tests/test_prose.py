@@ -174,7 +174,12 @@ RETIRED = {
     r"率直に言うと": "実務上の注意",
     r"第\s*\d+\s*章": "章のタイトルへのリンク ({doc})",
 }
-BOLD_SPACE = re.compile(f"[{JA}、。）」][ \\t]+\\*\\*[^*\\n]+\\*\\*|\\*\\*[^*\\n]+\\*\\*[ \\t]+[{JA}、。（「]")
+# A space between Japanese text and bold Japanese text shows as a visible gap
+# (「閾値が **学習データ** の」); around a bold Latin word it is the book's usual spacing.
+BOLD_SPACE = re.compile(
+    f"[{JA}、。）」][ \\t]+\\*\\*[{JA}「（][^*\\n]*\\*\\*"
+    f"|\\*\\*[^*\\n]*[{JA}」）]\\*\\*[ \\t]+[{JA}、。（「]"
+)
 
 
 def retired_terms(text: str) -> list[str]:
@@ -190,8 +195,8 @@ def retired_terms(text: str) -> list[str]:
 def test_retired_terms_are_found():
     text = "26,304 行の採点、異常スコア、ずらし幅、**学習データ** の、版、1次元、5％"
     assert len(retired_terms(text)) == 7
-    ok = "z スコア、F1 スコア、出版、第2版、1 次元、5%、閾値が**学習データ**の、**ReLU** は"
-    assert retired_terms(ok) == ["space around bold: …**ReLU** は…"]
+    ok = "z スコア、F1 スコア、出版、第2版、1 次元、5%、閾値が**学習データ**の、した **Adam** は"
+    assert retired_terms(ok) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS + BOOK_PAGES, ids=lambda p: p.stem)
