@@ -16,18 +16,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
 
-from ._keras import keras, tf
-from .io import check_table_model, load_keras_model, save_keras_model
-from .model import (
-    TrainingResult,
-    activation_name,
-    build_autoencoder,
-    check_activation,
-    dense_chains,
-    metadata_layer,
-    scorer_for,
-    train_autoencoder,
-)
+from . import engine
+from .engine import TrainingResult, check_activation, train_network
+from .modelfile import load_network, save_network
+from .network import DenseNetwork, initial_network, resolve_architecture
 from .thresholds import threshold_percentile
 from .validation import InvalidDataError, NotFittedError, to_matrix
 
@@ -187,23 +179,25 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         # too small for float32 (below its smallest normal number, or 0 after the cast)
         scale = np.where(std >= np.finfo(np.float32).tiny, std, 1.0)
 
-        keras.utils.set_random_seed(int(self.seed))
-        tf.config.experimental.enable_op_determinism()
-        model = build_autoencoder(
+        hidden, code = resolve_architecture(self.hidden_units, self.encoding_dim, data.shape[1])
+        if int(self.n_models) < 1:
+            raise InvalidDataError(f"n_models は 1 以上の整数にしてください (いまは {self.n_models})。")
+        # the seed goes straight to the initial weights (the same values as Keras' GlorotUniform
+        # after keras.utils.set_random_seed): no global random state is read or changed
+        network = initial_network(
             mean.astype(np.float32),
             scale.astype(np.float32),
-            columns,
-            hidden_units=None if self.hidden_units is None else tuple(self.hidden_units),
-            encoding_dim=self.encoding_dim,
+            hidden_units=hidden,
+            encoding_dim=code,
             activation=self.activation,
-            threshold_percentile=float(self.threshold_percentile),
             n_models=int(self.n_models),
+            seed=int(self.seed),
         )
         # validation rows far outside the training rows' range can overflow float32 (val_loss
         # becomes inf, which is the honest value); a diverging fit is caught just below
         with np.errstate(over="ignore", invalid="ignore"):
-            result = train_autoencoder(
-                model,
+            result = train_network(
+                network,
                 train,
                 epochs=int(self.epochs),
                 batch_size=int(self.batch_size),
@@ -213,7 +207,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
                 patience=self.patience,
                 seed=int(self.seed),
             )
-        errors = scorer_for(model)(train)
+        errors = engine.score(network, train)
         if not errors.max() < np.finfo(np.float32).max:
             # the training diverged (inf/NaN weights score at the ceiling); keep the previous model
             raise InvalidDataError(
@@ -221,31 +215,61 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
                 f"学習率 lr (いまは {self.lr}) を小さくしてください。"
             )
         threshold = threshold_percentile(errors, self.threshold_percentile)
-        metadata_layer(model).threshold = threshold
-        self._set_model(model)
+        self._set_network(network, columns, threshold, float(self.threshold_percentile))
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
         self.train_errors_ = errors
         return result
 
-    def _set_model(self, model: keras.Model) -> None:
-        meta = metadata_layer(model)
-        dense = dense_chains(model)[0]
-        n_hidden = (len(dense) - 2) // 2
-        self.model_ = model
-        self.hidden_units_ = tuple(layer.units for layer in dense[:n_hidden])
-        self.encoding_dim_ = dense[n_hidden].units
-        self._scorer = scorer_for(model)
-        self.columns_ = list(meta.columns)
-        self.n_features_in_ = len(meta.columns)
-        self.threshold_ = float(meta.threshold)
+    def _set_network(
+        self, network: DenseNetwork, columns: list[str], threshold: float, percentile: float
+    ) -> None:
+        units = network.units
+        n_hidden = (len(units) - 2) // 2
+        self.network_ = network
+        self.hidden_units_ = tuple(units[:n_hidden])
+        self.encoding_dim_ = units[n_hidden]
+        self.columns_ = list(columns)
+        self.n_features_in_ = len(columns)
+        self.threshold_ = float(threshold)
         self.offset_ = -self.threshold_
+        self._saved_percentile = float(percentile)
+        self._keras_model = None  # built on first use of model_
+
+    @property
+    def model_(self):
+        """学習済みの Keras モデル (入力から再構成誤差までを計算する)。
+
+        学習と判定は NumPy で行うので、Keras のモデルは初めて参照されたときに組み立てます
+        (このとき TensorFlow が読み込まれます)。重み・標準化・閾値・列名は検出器と同じです。
+        """
+        self._check_fitted()
+        if self._keras_model is None:
+            from .model import model_from_network
+
+            self._keras_model = model_from_network(
+                self.network_,
+                self.columns_,
+                threshold=self.threshold_,
+                threshold_percentile=self._saved_percentile,
+            )
+        return self._keras_model
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_keras_model", None)  # rebuilt on demand; Keras models do not pickle cheaply
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "network_" in state:
+            self._keras_model = None
 
     # -- scoring ---------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+        if "network_" not in self.__dict__:
             raise NotFittedError(
                 "モデルがまだ学習されていません。先に fit() を呼ぶか、load() で読み込んでください。"
             )
@@ -277,7 +301,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
             行ごとの再構成誤差 (``float32``)。
         """
         data = self._matrix(X)
-        return self._scorer(data)
+        return engine.score(self.network_, data)
 
     def reconstruct(self, X) -> np.ndarray:
         """ネットワークごとの再構成を、元の単位で返す 。
@@ -296,7 +320,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         numpy.ndarray
             形 ``(n_models, 行数, 列数)`` の再構成 (``float32``)。ネットワークが 1 個でも先頭の軸は残る。
         """
-        return self._scorer.reconstruct(self._matrix(X))
+        return engine.reconstruct(self.network_, self._matrix(X))
 
     @property
     def structure_(self) -> str:
@@ -348,7 +372,10 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         value = float(threshold)
         if not np.isfinite(value) or value < 0:
             raise InvalidDataError(f"閾値は 0 以上の有限の値にしてください (いまは {threshold!r})。")
-        metadata_layer(self.model_).threshold = value
+        if self._keras_model is not None:
+            from .model import metadata_layer
+
+            metadata_layer(self._keras_model).threshold = value
         self.threshold_ = value
         self.offset_ = -value
         return self
@@ -358,21 +385,18 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> None:
         """モデル・標準化・閾値・列名を ``.keras`` ファイル 1 つに保存する。"""
         self._check_fitted()
-        save_keras_model(self.model_, path)
+        save_network(self.network_, self.columns_, self.threshold_, self._saved_percentile, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AutoEncoderDetector:
         """:meth:`save` したファイルから検出器を復元する。"""
-        model = load_keras_model(path)
-        check_table_model(model, path)  # a window model or a forged graph: ModelFileError
-        chains = dense_chains(model)
-        meta = metadata_layer(model)
+        network, columns, threshold, percentile = load_network(path)
         detector = cls(
-            activation=activation_name(chains[0][0]),
-            threshold_percentile=meta.threshold_percentile,
-            n_models=len(chains),
+            activation=network.activation,
+            threshold_percentile=percentile,
+            n_models=len(network.members),
         )
-        detector._set_model(model)
+        detector._set_network(network, columns, threshold, percentile)
         detector.hidden_units = detector.hidden_units_
         detector.encoding_dim = detector.encoding_dim_
         return detector

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from . import engine
+from .csvfile import read_csv as _read_csv
 from .detector import AutoEncoderDetector
-from .io import read_csv as _read_csv
 from .validation import (
     InvalidDataError,
     NotFittedError,
@@ -248,7 +249,7 @@ class AutoEncoderUtil:
             判定に使った閾値。
         """
         data = self._matrix_for(column, df)
-        loss = self.detector._scorer(data)
+        loss = engine.score(self.detector.network_, data)
         used = self.detector.threshold_ if threshold is None else float(threshold)
         y_pred = np.where(loss > used, -1, 1)
         return y_pred, loss, used
@@ -284,7 +285,7 @@ class AutoEncoderUtil:
         """
         detector = self.detector
         if isinstance(X, pd.DataFrame):
-            return detector._scorer(to_matrix(X, detector.columns_, source="データ"))
+            return engine.score(detector.network_, to_matrix(X, detector.columns_, source="データ"))
         return detector.reconstruction_error(X)
 
     def read_csv(self, file_name: str | os.PathLike, encoding: str = "shift-jis") -> pd.DataFrame:

@@ -48,7 +48,7 @@ from aeutil import (
 )
 from aeutil._keras import keras
 from aeutil.cli import main as cli_main
-from aeutil.io import save_keras_model
+from aeutil.kerasfile import save_keras_model
 from aeutil.model import FORMAT_VERSION, ReconstructionError, Standardize
 from aeutil.sequence import build_window_autoencoder
 
@@ -766,11 +766,11 @@ def test_future_format_version_is_a_clear_error(reference, work, version):
         )
         assert isinstance(error, ModelFileError)
         message = str(error)
-        assert f"版 {version}" in message and f"版 {FORMAT_VERSION} まで" in message
-        assert "新しい版の aeutil" in message and "更新" in message
+        assert f"バージョン {version}" in message and f"バージョン {FORMAT_VERSION} まで" in message
+        assert "新しいバージョンの aeutil" in message and "更新" in message
     TRIED[f"{CLI_SCORE} | future format version"] += 1
     err = _score_with_cli(path, reference)
-    assert f"版 {version}" in err and "更新" in err
+    assert f"バージョン {version}" in err and "更新" in err
 
 
 def test_foreign_keras_models(reference, work):
