@@ -25,7 +25,9 @@ import aeutil
 def _wall(argv: list[str]) -> float:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     started = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # run outside the repository: `python -c` and `-m` put the working folder first on sys.path
+    subprocess.run(argv, check=True, env=env, cwd=tempfile.gettempdir(),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
