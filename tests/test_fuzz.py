@@ -59,6 +59,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+# Slow (fuzzing, hypothesis, subprocesses): `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
 COLUMNS = ["feature1", "feature2"]
 #: A generous per-input hang guard (not a timing assertion: every input takes milliseconds).
 HANG_GUARD_S = 60
