@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, OutlierMixin
 
 from . import engine
@@ -24,6 +25,16 @@ from .thresholds import threshold_percentile
 from .validation import InvalidDataError, NotFittedError, to_matrix
 
 __all__ = ["AutoEncoderDetector"]
+
+
+def _refuse_sparse(X, source: str) -> None:
+    """疎行列 (scipy.sparse) を、理由と直し方を示すエラーで断る。"""
+    if sparse.issparse(X):
+        raise InvalidDataError(
+            f"{source}が疎行列 (scipy.sparse の {type(X).__name__}) です。"
+            "AutoEncoderDetector は疎行列を受け付けません。"
+            "X.toarray() で密な配列にしてから渡してください。"
+        )
 
 
 class AutoEncoderDetector(OutlierMixin, BaseEstimator):
@@ -138,6 +149,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         AutoEncoderDetector
             学習済みの自分自身。
         """
+        _refuse_sparse(X, "学習データ")
         columns = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
         data = to_matrix(X, source="学習データ")
         if columns is None:
@@ -276,6 +288,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
 
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
+        _refuse_sparse(X, "データ")
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             data = to_matrix(X, list(self.feature_names_in_), source="データ")
         else:
@@ -298,10 +311,19 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray
-            行ごとの再構成誤差 (``float32``)。
+            行ごとの再構成誤差 (``float64``。ネットワークは ``float32`` で計算するので、
+            値は ``float32`` の値をそのまま ``float64`` にしたもの)。
+
+        Raises
+        ------
+        InvalidDataError
+            列の数が学習時 (``n_features_in_``) と違う、疎行列である、使えない値がある。
+        NotFittedError
+            学習 (または読み込み) の前に呼んだ。
         """
         data = self._matrix(X)
-        return engine.score(self.network_, data)
+        # scikit-learn's convention: scores are float64. The cast up is exact.
+        return engine.score(self.network_, data).astype(np.float64)
 
     def reconstruct(self, X) -> np.ndarray:
         """ネットワークごとの再構成を、元の単位で返す 。
@@ -333,15 +355,47 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         """正常らしさ (再構成誤差の符号を反転したもの。大きいほど正常)。
 
         scikit-learn の ``IsolationForest`` などと同じく「大きいほど正常」の向きです。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの値 (``float64``)。
         """
         return -self.reconstruction_error(X)
 
     def decision_function(self, X) -> np.ndarray:
-        """閾値との差 (``threshold_ - 再構成誤差``)。負なら異常。"""
+        """閾値との差 (``threshold_ - 再構成誤差``)。負なら異常。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの値 (``float64``)。
+        """
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
-        """異常なら -1、正常なら 1 を返す (scikit-learn の外れ値検出器と同じ約束)。"""
+        """異常なら -1、正常なら 1 を返す (scikit-learn の外れ値検出器と同じ約束)。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの判定 (``-1`` か ``1``)。再構成誤差が ``threshold_`` を超える行が ``-1``。
+        """
         return np.where(self.reconstruction_error(X) > self.threshold_, -1, 1)
 
     def score(self, X, y=None) -> float:
