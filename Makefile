@@ -2,6 +2,7 @@
 #
 #   make book   .venv を作り、ノートブックを実行して HTML を _build/html に作る
 #   make test   lint → 単体テスト → 本のビルド → HTML のテスト → ブラウザでのテスト
+#   make quick  速い単体テストだけ（slow・book・browser の印のないもの）
 #
 # Everything pip installs comes from requirements.txt (exact pins).
 
@@ -38,11 +39,12 @@ BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 # `playwright install` is never run, so no browser is ever downloaded.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv book test lint chromium bench profile clean distclean
+.PHONY: help venv book test quick lint chromium bench profile clean distclean
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
 	@echo "make test       lint, unit tests, book build, checks on the built HTML, browser tests"
+	@echo "make quick      unit tests without the slow ones (fuzz, properties, durability): a quick loop"
 	@echo "make chromium   install Debian's chromium with apt-get if $(CHROMIUM) is missing"
 	@echo "make lint       ruff check ."
 	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
@@ -75,6 +77,11 @@ test: $(STAMP) chromium
 	$(BOOK_BUILD)
 	$(PY) -m pytest -m book
 	$(PY) -m pytest -m browser
+
+# The quick loop while working: the unit tests without the slow fuzz, property-based and
+# durability tests (marked slow). make test runs those too.
+quick: $(STAMP)
+	$(PY) -m pytest -m "not book and not browser and not slow"
 
 # Debian's chromium package, installed only when $(CHROMIUM) is missing (as root, or with sudo).
 # `apt-get update` runs only if the install fails without it (e.g. no package lists yet).

@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
+from .csvfile import read_csv
 from .data import make_1d_data, make_three_clusters, make_uniform_points
 from .datasets import load_shuttle, split_normal_train
 from .detector import AutoEncoderDetector
 from .diagram import plot_autoencoder_diagram
 from .evaluation import Evaluation, evaluate, plot_roc_pr
-from .io import read_csv
 from .plotting import plot_ae_results, plot_ae_results_1d, setup_japanese_font
 from .sequence import WindowAutoEncoder
 from .thresholds import (

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import _first_undecodable_line, normalize_encoding
+from .csvfile import _first_undecodable_line, normalize_encoding
 from .util import AutoEncoderUtil
 from .validation import AEUtilError, InvalidDataError, to_matrix
 

@@ -14,24 +14,27 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, OutlierMixin
 
-from ._keras import keras, tf
-from .io import check_table_model, load_keras_model, save_keras_model
-from .model import (
-    TrainingResult,
-    activation_name,
-    build_autoencoder,
-    check_activation,
-    dense_chains,
-    metadata_layer,
-    scorer_for,
-    train_autoencoder,
-)
+from . import engine
+from .engine import TrainingResult, check_activation, train_network
+from .modelfile import load_network, save_network
+from .network import DenseNetwork, initial_network, resolve_architecture
 from .thresholds import threshold_percentile
 from .validation import InvalidDataError, NotFittedError, to_matrix
 
 __all__ = ["AutoEncoderDetector"]
+
+
+def _refuse_sparse(X, source: str) -> None:
+    """疎行列 (scipy.sparse) を、理由と直し方を示すエラーで断る。"""
+    if sparse.issparse(X):
+        raise InvalidDataError(
+            f"{source}が疎行列 (scipy.sparse の {type(X).__name__}) です。"
+            "AutoEncoderDetector は疎行列を受け付けません。"
+            "X.toarray() で密な配列にしてから渡してください。"
+        )
 
 
 class AutoEncoderDetector(OutlierMixin, BaseEstimator):
@@ -146,6 +149,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         AutoEncoderDetector
             学習済みの自分自身。
         """
+        _refuse_sparse(X, "学習データ")
         columns = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
         data = to_matrix(X, source="学習データ")
         if columns is None:
@@ -187,23 +191,25 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         # too small for float32 (below its smallest normal number, or 0 after the cast)
         scale = np.where(std >= np.finfo(np.float32).tiny, std, 1.0)
 
-        keras.utils.set_random_seed(int(self.seed))
-        tf.config.experimental.enable_op_determinism()
-        model = build_autoencoder(
+        hidden, code = resolve_architecture(self.hidden_units, self.encoding_dim, data.shape[1])
+        if int(self.n_models) < 1:
+            raise InvalidDataError(f"n_models は 1 以上の整数にしてください (いまは {self.n_models})。")
+        # the seed goes straight to the initial weights (the same values as Keras' GlorotUniform
+        # after keras.utils.set_random_seed): no global random state is read or changed
+        network = initial_network(
             mean.astype(np.float32),
             scale.astype(np.float32),
-            columns,
-            hidden_units=None if self.hidden_units is None else tuple(self.hidden_units),
-            encoding_dim=self.encoding_dim,
+            hidden_units=hidden,
+            encoding_dim=code,
             activation=self.activation,
-            threshold_percentile=float(self.threshold_percentile),
             n_models=int(self.n_models),
+            seed=int(self.seed),
         )
         # validation rows far outside the training rows' range can overflow float32 (val_loss
         # becomes inf, which is the honest value); a diverging fit is caught just below
         with np.errstate(over="ignore", invalid="ignore"):
-            result = train_autoencoder(
-                model,
+            result = train_network(
+                network,
                 train,
                 epochs=int(self.epochs),
                 batch_size=int(self.batch_size),
@@ -213,7 +219,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
                 patience=self.patience,
                 seed=int(self.seed),
             )
-        errors = scorer_for(model)(train)
+        errors = engine.score(network, train)
         if not errors.max() < np.finfo(np.float32).max:
             # the training diverged (inf/NaN weights score at the ceiling); keep the previous model
             raise InvalidDataError(
@@ -221,37 +227,68 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
                 f"学習率 lr (いまは {self.lr}) を小さくしてください。"
             )
         threshold = threshold_percentile(errors, self.threshold_percentile)
-        metadata_layer(model).threshold = threshold
-        self._set_model(model)
+        self._set_network(network, columns, threshold, float(self.threshold_percentile))
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
         self.train_errors_ = errors
         return result
 
-    def _set_model(self, model: keras.Model) -> None:
-        meta = metadata_layer(model)
-        dense = dense_chains(model)[0]
-        n_hidden = (len(dense) - 2) // 2
-        self.model_ = model
-        self.hidden_units_ = tuple(layer.units for layer in dense[:n_hidden])
-        self.encoding_dim_ = dense[n_hidden].units
-        self._scorer = scorer_for(model)
-        self.columns_ = list(meta.columns)
-        self.n_features_in_ = len(meta.columns)
-        self.threshold_ = float(meta.threshold)
+    def _set_network(
+        self, network: DenseNetwork, columns: list[str], threshold: float, percentile: float
+    ) -> None:
+        units = network.units
+        n_hidden = (len(units) - 2) // 2
+        self.network_ = network
+        self.hidden_units_ = tuple(units[:n_hidden])
+        self.encoding_dim_ = units[n_hidden]
+        self.columns_ = list(columns)
+        self.n_features_in_ = len(columns)
+        self.threshold_ = float(threshold)
         self.offset_ = -self.threshold_
+        self._saved_percentile = float(percentile)
+        self._keras_model = None  # built on first use of model_
+
+    @property
+    def model_(self):
+        """学習済みの Keras モデル (入力から再構成誤差までを計算する)。
+
+        学習と判定は NumPy で行うので、Keras のモデルは初めて参照されたときに組み立てます
+        (このとき TensorFlow が読み込まれます)。重み・標準化・閾値・列名は検出器と同じです。
+        """
+        self._check_fitted()
+        if self._keras_model is None:
+            from .model import model_from_network
+
+            self._keras_model = model_from_network(
+                self.network_,
+                self.columns_,
+                threshold=self.threshold_,
+                threshold_percentile=self._saved_percentile,
+            )
+        return self._keras_model
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_keras_model", None)  # rebuilt on demand; Keras models do not pickle cheaply
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "network_" in state:
+            self._keras_model = None
 
     # -- scoring ---------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+        if "network_" not in self.__dict__:
             raise NotFittedError(
                 "モデルがまだ学習されていません。先に fit() を呼ぶか、load() で読み込んでください。"
             )
 
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
+        _refuse_sparse(X, "データ")
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             data = to_matrix(X, list(self.feature_names_in_), source="データ")
         else:
@@ -274,10 +311,19 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray
-            行ごとの再構成誤差 (``float32``)。
+            行ごとの再構成誤差 (``float64``。ネットワークは ``float32`` で計算するので、
+            値は ``float32`` の値をそのまま ``float64`` にしたもの)。
+
+        Raises
+        ------
+        InvalidDataError
+            列の数が学習時 (``n_features_in_``) と違う、疎行列である、使えない値がある。
+        NotFittedError
+            学習 (または読み込み) の前に呼んだ。
         """
         data = self._matrix(X)
-        return self._scorer(data)
+        # scikit-learn's convention: scores are float64. The cast up is exact.
+        return engine.score(self.network_, data).astype(np.float64)
 
     def reconstruct(self, X) -> np.ndarray:
         """ネットワークごとの再構成を、元の単位で返す 。
@@ -296,7 +342,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         numpy.ndarray
             形 ``(n_models, 行数, 列数)`` の再構成 (``float32``)。ネットワークが 1 個でも先頭の軸は残る。
         """
-        return self._scorer.reconstruct(self._matrix(X))
+        return engine.reconstruct(self.network_, self._matrix(X))
 
     @property
     def structure_(self) -> str:
@@ -309,15 +355,47 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         """正常らしさ (再構成誤差の符号を反転したもの。大きいほど正常)。
 
         scikit-learn の ``IsolationForest`` などと同じく「大きいほど正常」の向きです。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの値 (``float64``)。
         """
         return -self.reconstruction_error(X)
 
     def decision_function(self, X) -> np.ndarray:
-        """閾値との差 (``threshold_ - 再構成誤差``)。負なら異常。"""
+        """閾値との差 (``threshold_ - 再構成誤差``)。負なら異常。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの値 (``float64``)。
+        """
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
-        """異常なら -1、正常なら 1 を返す (scikit-learn の外れ値検出器と同じ約束)。"""
+        """異常なら -1、正常なら 1 を返す (scikit-learn の外れ値検出器と同じ約束)。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            行ごとの判定 (``-1`` か ``1``)。再構成誤差が ``threshold_`` を超える行が ``-1``。
+        """
         return np.where(self.reconstruction_error(X) > self.threshold_, -1, 1)
 
     def score(self, X, y=None) -> float:
@@ -348,7 +426,10 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         value = float(threshold)
         if not np.isfinite(value) or value < 0:
             raise InvalidDataError(f"閾値は 0 以上の有限の値にしてください (いまは {threshold!r})。")
-        metadata_layer(self.model_).threshold = value
+        if self._keras_model is not None:
+            from .model import metadata_layer
+
+            metadata_layer(self._keras_model).threshold = value
         self.threshold_ = value
         self.offset_ = -value
         return self
@@ -358,21 +439,18 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> None:
         """モデル・標準化・閾値・列名を ``.keras`` ファイル 1 つに保存する。"""
         self._check_fitted()
-        save_keras_model(self.model_, path)
+        save_network(self.network_, self.columns_, self.threshold_, self._saved_percentile, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AutoEncoderDetector:
         """:meth:`save` したファイルから検出器を復元する。"""
-        model = load_keras_model(path)
-        check_table_model(model, path)  # a window model or a forged graph: ModelFileError
-        chains = dense_chains(model)
-        meta = metadata_layer(model)
+        network, columns, threshold, percentile = load_network(path)
         detector = cls(
-            activation=activation_name(chains[0][0]),
-            threshold_percentile=meta.threshold_percentile,
-            n_models=len(chains),
+            activation=network.activation,
+            threshold_percentile=percentile,
+            n_models=len(network.members),
         )
-        detector._set_model(model)
+        detector._set_network(network, columns, threshold, percentile)
         detector.hidden_units = detector.hidden_units_
         detector.encoding_dim = detector.encoding_dim_
         return detector

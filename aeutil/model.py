@@ -1,4 +1,4 @@
-"""オートエンコーダ本体: モデルの組み立て・学習・判定。
+"""Keras のモデル: aeutil の層、モデルの組み立て、TensorFlow での学習と判定 (LSTM・Conv1D 用)。
 
 ここで作る Keras モデルは、生の入力 ``x`` を受け取り、行ごとの **再構成誤差**
 (標準化した空間での平均二乗誤差) をそのまま出力します。
@@ -8,21 +8,35 @@
 
 標準化の平均・標準偏差、閾値、列名はモデルの層の設定として保存されるので、
 ``.keras`` ファイル 1 つで判定に必要なものがすべて復元できます。
+
+Dense 層だけのモデル (表形式のオートエンコーダ、:func:`build_autoencoder`) は、学習も判定も
+:mod:`aeutil.engine` が NumPy で計算します。このモジュールを読み込むと TensorFlow も
+読み込まれるので、aeutil は Keras のモデルが必要になったとき (``model_``、Keras での保存、
+LSTM・Conv1D のモデル) にだけこのモジュールを読み込みます。
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
+import random
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._keras import keras, tf
+from .engine import (  # noqa: F401 - re-exported: aeutil.model's names before the engine split
+    ACTIVATIONS,
+    SCORE_CHUNK_ROWS,
+    TrainingResult,
+    check_activation,
+    check_optimizer,
+    check_training,
+    fit_loop,
+    train_network,
+)
+from .engine import score as _numpy_score
+from .network import DenseNetwork, default_architecture, resolve_architecture
 from .validation import InvalidDataError
 
 __all__ = [
@@ -34,63 +48,11 @@ __all__ = [
     "train_autoencoder",
     "reconstruction_error",
     "TrainingResult",
+    "network_from_model",
+    "model_from_network",
 ]
 
 FORMAT_VERSION = 1
-
-
-# --- activations, shared by Keras (training) and NumPy (scoring) -------------
-
-
-def _relu(a: np.ndarray) -> np.ndarray:
-    return np.maximum(a, np.float32(0.0), out=a)
-
-
-def _tanh(a: np.ndarray) -> np.ndarray:
-    return np.tanh(a, out=a)
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    # numerically stable logistic function
-    out = np.empty_like(a)
-    pos = a >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))
-    e = np.exp(a[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-def _elu(a: np.ndarray) -> np.ndarray:
-    return np.where(a > 0, a, np.expm1(np.minimum(a, 0))).astype(a.dtype, copy=False)
-
-
-def _softplus(a: np.ndarray) -> np.ndarray:
-    return (np.logaddexp(np.float32(0.0), a)).astype(a.dtype, copy=False)
-
-
-def _linear(a: np.ndarray) -> np.ndarray:
-    return a
-
-
-#: 使える活性化関数 (名前 → NumPy での計算)。
-ACTIVATIONS = {
-    "relu": _relu,
-    "tanh": _tanh,
-    "sigmoid": _sigmoid,
-    "elu": _elu,
-    "softplus": _softplus,
-    "linear": _linear,
-}
-
-
-def check_activation(activation: str) -> str:
-    """活性化関数の名前を検査する。"""
-    if activation not in ACTIVATIONS:
-        raise InvalidDataError(
-            f"活性化関数 {activation!r} には対応していません。"
-            f"使えるもの: {', '.join(ACTIVATIONS)}"
-        )
-    return activation
 
 
 # --- custom layers (saved inside the .keras file) ----------------------------
@@ -213,48 +175,6 @@ def is_dense_only(model: keras.Model) -> bool:
 
 # --- building ----------------------------------------------------------------
 
-
-def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
-    """列数に合わせた既定の構成 (中間層のユニット数, ボトルネックの次元数) を返す。
-
-    中間層は列数の半分 (8 以上 64 以下)、ボトルネックは列数の 1/8 (4 以上 16 以下) です。
-    16 列以下のデータでは元の記事と同じ 8-4-8 構成になり、時系列の窓 (32 時点 × 4 チャンネル
-    = 128 列) のような幅の広いデータでは 64-16-64 構成になります。記事の 8-4-8 のままだと、
-    幅の広いデータでは入力を 8 個の値に押し込むことになり、正常なパターンも再構成しきれません。
-
-    Parameters
-    ----------
-    n_features : int
-        入力の列数。
-
-    Returns
-    -------
-    hidden_units : tuple of int
-        エンコーダの中間層のユニット数。
-    encoding_dim : int
-        ボトルネックの次元数。
-
-    Examples
-    --------
-    >>> default_architecture(2)
-    ((8,), 4)
-    >>> default_architecture(128)
-    ((64,), 16)
-    """
-    n = int(n_features)
-    return (min(64, max(8, n // 2)),), min(16, max(4, n // 8))
-
-
-def resolve_architecture(
-    hidden_units: Sequence[int] | None, encoding_dim: int | None, n_features: int
-) -> tuple[tuple[int, ...], int]:
-    """``None`` の指定を :func:`default_architecture` の値で埋める (指定された値はそのまま)。"""
-    default_hidden, default_code = default_architecture(n_features)
-    hidden = default_hidden if hidden_units is None else tuple(hidden_units)
-    code = default_code if encoding_dim is None else encoding_dim
-    return hidden, code
-
-
 def build_autoencoder(
     mean: np.ndarray,
     scale: np.ndarray,
@@ -295,10 +215,7 @@ def build_autoencoder(
         入力 ``(None, 列数)`` から再構成誤差 ``(None,)`` を返すモデル。
     """
     check_activation(activation)
-    hidden_units, encoding_dim = resolve_architecture(hidden_units, encoding_dim, len(columns))
-    hidden = [int(u) for u in hidden_units]
-    if int(encoding_dim) < 1 or any(u < 1 for u in hidden):
-        raise InvalidDataError("ユニット数と encoding_dim は 1 以上の整数にしてください。")
+    hidden, encoding_dim = resolve_architecture(hidden_units, encoding_dim, len(columns))
     if int(n_models) < 1:
         raise InvalidDataError(f"n_models は 1 以上の整数にしてください (いまは {n_models})。")
     n_features = len(columns)
@@ -345,25 +262,6 @@ def metadata_layer(model: keras.Model) -> ReconstructionError:
 # --- training ----------------------------------------------------------------
 
 
-@dataclass
-class TrainingResult:
-    """学習の結果。
-
-    Attributes
-    ----------
-    history : dict of list of float
-        エポックごとの損失。``"loss"`` (学習データ) と、検証データがあれば ``"val_loss"``。
-    best_epoch : int
-        採用した重みのエポック (0 始まり)。早期終了がなければ最後のエポック。
-    stopped_early : bool
-        早期終了したかどうか。
-    """
-
-    history: dict[str, list[float]] = field(default_factory=dict)
-    best_epoch: int = 0
-    stopped_early: bool = False
-
-
 _OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
     "sgd": keras.optimizers.SGD,
@@ -372,17 +270,8 @@ _OPTIMIZERS = {
 }
 
 
-def _check_optimizer(name: str) -> str:
-    key = name.lower()
-    if key not in _OPTIMIZERS:
-        raise InvalidDataError(
-            f"最適化手法 {name!r} には対応していません。使えるもの: {', '.join(_OPTIMIZERS)}"
-        )
-    return key
-
-
 def _make_optimizer(name: str, lr: float) -> keras.optimizers.Optimizer:
-    return _OPTIMIZERS[_check_optimizer(name)](learning_rate=lr)
+    return _OPTIMIZERS[check_optimizer(name)](learning_rate=lr)
 
 
 class _CompiledTrainer:
@@ -434,168 +323,6 @@ class _CompiledTrainer:
         for var in self.optimizer.variables:
             var.assign(np.zeros(var.shape, dtype=var.dtype))
         self.optimizer.learning_rate = float(lr)
-
-
-def activation_name(layer: keras.layers.Layer) -> str:
-    """層の活性化関数の名前 (``"relu"`` など)。"""
-    name = keras.activations.serialize(layer.activation)
-    if isinstance(name, dict):
-        name = name.get("config", {}).get("name", name.get("class_name"))
-    return str(name)
-
-
-def _activation_slope(name: str, pre: np.ndarray, post: np.ndarray) -> np.ndarray | None:
-    """活性化関数の微分 (``pre`` は入力、``post`` は出力)。線形なら ``None``。"""
-    if name == "relu":
-        return pre > 0  # TensorFlow's ReluGrad: 0 at exactly 0
-    if name == "tanh":
-        return 1.0 - post * post
-    if name == "sigmoid":
-        return post * (1.0 - post)
-    if name == "elu":
-        return np.where(pre > 0, np.float32(1.0), post + np.float32(1.0))
-    if name == "softplus":
-        return _sigmoid(pre.copy())
-    return None
-
-
-class _NumpyTrainer:
-    """Dense 層だけのモデルを NumPy で学習する学習器。
-
-    数百行のデータでは、1 回の更新の計算そのものは数マイクロ秒で終わり、時間のほとんどは
-    TensorFlow の呼び出しやグラフ作り (トレースとコンパイル、初回に 1 秒前後) に消えます。
-    ここでは Keras が行うのと同じ計算 (順伝播、誤差逆伝播、Keras の最適化手法と同じ式の
-    更新) を NumPy の ``float32`` で行うので、準備のコストがなく、1 回目の学習から速く終わります。
-    重みはすべて 1 本の配列に並べ、最適化手法の更新を配列全体に一度に適用します。
-    結果は TensorFlow で計算した場合と浮動小数点の丸めの範囲で一致し
-    (``tests/test_training.py`` で確認)、同じシードならビット単位で同じになります。
-    """
-
-    def __init__(self, model: keras.Model, optimizer: str, lr: float) -> None:
-        std = model.get_layer("standardize")
-        self.mean = np.asarray(std.mean, dtype=np.float32)
-        self.scale = np.asarray(std.scale, dtype=np.float32)
-        # members of an ensemble share one shape: stack the i-th layer of every member
-        # into (members, in, out), so that one matmul serves them all
-        self.chains = dense_chains(model)
-        members = len(self.chains)
-        stacked = []
-        for position in zip(*self.chains, strict=True):
-            kernels, biases = zip(*(layer.get_weights() for layer in position), strict=True)
-            if members == 1:
-                stacked.append((kernels[0], biases[0], activation_name(position[0])))
-            else:
-                stacked.append((np.stack(kernels), np.stack(biases)[:, None, :], activation_name(position[0])))
-        total = sum(k.size + b.size for k, b, _ in stacked)
-        self.params = np.empty(total, dtype=np.float32)
-        self.grads = np.zeros(total, dtype=np.float32)
-        # (kernel, bias, kernel gradient, bias gradient, activation): views into the flat arrays
-        self.layers: list[tuple] = []
-        offset = 0
-        for kernel, bias, name in stacked:
-            views = []
-            for value in (kernel, bias):
-                end = offset + value.size
-                param = self.params[offset:end].reshape(value.shape)
-                param[...] = value
-                views.append((param, self.grads[offset:end].reshape(value.shape)))
-                offset = end
-            (k, gk), (b, gb) = views
-            self.layers.append((k, b, gk, gb, name))
-        self.optimizer = optimizer.lower()
-        self.lr = np.float32(lr)
-        self.slots = [np.zeros_like(self.params) for _ in range(2)]
-        self.iterations = 0
-
-    def standardize(self, X: np.ndarray) -> np.ndarray:
-        z = X - self.mean
-        z /= self.scale
-        return z
-
-    def forward(self, z: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """各層の入力 (活性化前) と出力を返す。"""
-        pres, posts = [], [z]
-        h = z
-        for kernel, bias, _, _, name in self.layers:
-            a = h @ kernel
-            a += bias
-            pres.append(a)
-            # new arrays: the pre-activation values are kept for the backward pass
-            if name == "relu":
-                h = np.maximum(a, np.float32(0.0))
-            elif name == "tanh":
-                h = np.tanh(a)
-            elif name == "linear":
-                h = a
-            else:  # these build a new array and leave their input alone
-                h = ACTIVATIONS[name](a)
-            posts.append(h)
-        return pres, posts
-
-    def loss(self, z: np.ndarray) -> float:
-        diff = self.forward(z)[1][-1] - z
-        return float(np.mean(np.mean(diff * diff, axis=-1)))
-
-    def step(self, z: np.ndarray) -> float:
-        """1 つのミニバッチで 1 回更新し、更新前の損失を返す。"""
-        pres, posts = self.forward(z)
-        diff = posts[-1] - z
-        flat = diff.ravel()
-        loss = float(flat @ flat) / flat.size
-        # the loss is the mean over members, rows and columns
-        delta = diff * np.float32(2.0 / diff.size)
-        stacked = self.layers[0][0].ndim == 3  # an ensemble: (members, in, out) kernels
-        for i in range(len(self.layers) - 1, -1, -1):
-            kernel, _, grad_kernel, grad_bias, _ = self.layers[i]
-            if stacked:
-                np.matmul(np.swapaxes(posts[i], -1, -2), delta, out=grad_kernel)
-                np.add.reduce(delta, axis=-2, out=grad_bias, keepdims=True)
-            else:
-                np.matmul(posts[i].T, delta, out=grad_kernel)
-                # np.add.reduce is what np.sum calls, without its Python wrapper (µs per call)
-                np.add.reduce(delta, axis=0, out=grad_bias)
-            if i:
-                delta = delta @ (np.swapaxes(kernel, -1, -2) if stacked else kernel.T)
-                slope = _activation_slope(self.layers[i - 1][4], pres[i - 1], posts[i])
-                if slope is not None:
-                    delta *= slope
-        self._update()
-        return loss
-
-    def _update(self) -> None:
-        # the same formulas, constants and order of operations as keras.optimizers
-        self.iterations += 1
-        p, g, lr = self.params, self.grads, self.lr
-        if self.optimizer == "sgd":
-            p -= lr * g
-            return
-        if self.optimizer == "rmsprop":
-            velocity = self.slots[0]
-            velocity *= np.float32(0.9)
-            velocity += np.float32(0.1) * (g * g)
-            p -= (lr * g) / np.sqrt(velocity + np.float32(1e-7))
-            return
-        if self.optimizer == "adamw":
-            p -= p * np.float32(0.004) * lr
-        m, v = self.slots
-        t = np.float32(self.iterations)
-        alpha = lr * np.sqrt(1 - np.float32(0.999) ** t) / (1 - np.float32(0.9) ** t)
-        m += (g - m) * np.float32(1 - 0.9)
-        v += (g * g - v) * np.float32(1 - 0.999)
-        p -= (m * alpha) / (np.sqrt(v) + np.float32(1e-7))
-
-    def weights(self) -> list[np.ndarray]:
-        """いまの重みのコピー (:meth:`copy_to` に渡す形)。"""
-        return [w.copy() for k, b, *_ in self.layers for w in (k, b)]
-
-    def copy_to(self, weights: list[np.ndarray]) -> None:
-        """``weights`` (:meth:`weights` の形) を Keras モデルの Dense 層に書き込む。"""
-        for position, kernel, bias in zip(zip(*self.chains, strict=True), weights[::2], weights[1::2], strict=True):
-            if len(position) == 1:
-                position[0].set_weights([kernel, bias])
-                continue
-            for member, layer in enumerate(position):
-                layer.set_weights([kernel[member], bias[member, 0]])
 
 
 _TRAINERS: OrderedDict[str, _CompiledTrainer] = OrderedDict()
@@ -680,199 +407,99 @@ def train_autoencoder(
     TrainingResult
         損失の履歴など。
     """
-    if epochs < 1:
-        raise InvalidDataError(f"epochs は 1 以上にしてください (いまは {epochs})。")
-    if batch_size < 1:
-        raise InvalidDataError(f"batch_size は 1 以上にしてください (いまは {batch_size})。")
-    if patience is not None and patience < 1:
-        raise InvalidDataError(f"patience は 1 以上にしてください (いまは {patience})。")
-    _check_optimizer(optimizer)
+    check_training(epochs, batch_size, patience, optimizer)
+    if is_dense_only(model):
+        network = network_from_model(model)
+        result = train_network(
+            network, X, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+            validation_data=validation_data, patience=patience, seed=seed,
+        )
+        _write_weights(model, network)
+        return result
     n = X.shape[0]
     batch = min(int(batch_size), n)
     has_val = validation_data is not None and len(validation_data) > 0
-    numpy_path = is_dense_only(model)  # every optimizer in _OPTIMIZERS has a NumPy update
-    if numpy_path:
-        fast = _NumpyTrainer(model, optimizer, lr)
-        z = fast.standardize(np.asarray(X, dtype=np.float32))
-        z_val = fast.standardize(np.asarray(validation_data, dtype=np.float32)) if has_val else None
-        n_full = (n // batch) * batch
+    trainer = _trainer_for(model, optimizer, n, batch, tuple(X.shape[1:]))
+    trainer.start(model, lr)
+    x_tensor = tf.constant(X, dtype=tf.float32)
+    val_tensor = tf.constant(validation_data, dtype=tf.float32) if has_val else None
 
-        def run_epoch(perm: np.ndarray) -> float:
-            total = 0.0
-            for start in range(0, n_full, batch):
-                total += fast.step(z[perm[start : start + batch]]) * batch
-            if n_full < n:
-                total += fast.step(z[perm[n_full:]]) * (n - n_full)
-            return total / n
+    def run_epoch(perm: np.ndarray) -> float:
+        return float(trainer.run_epoch(x_tensor, tf.constant(perm.astype(np.int32))))
 
-        def evaluate() -> float:
-            return fast.loss(z_val)
+    result, final = fit_loop(
+        run_epoch, lambda: float(trainer.evaluate(val_tensor)), trainer.model.get_weights,
+        n=n, epochs=epochs, patience=patience, has_val=has_val, seed=seed,
+    )
+    model.set_weights(final)
+    return result
 
-        get_weights = fast.weights
-    else:
-        trainer = _trainer_for(model, optimizer, n, batch, tuple(X.shape[1:]))
-        trainer.start(model, lr)
-        x_tensor = tf.constant(X, dtype=tf.float32)
-        val_tensor = tf.constant(validation_data, dtype=tf.float32) if has_val else None
 
-        def run_epoch(perm: np.ndarray) -> float:
-            return float(trainer.run_epoch(x_tensor, tf.constant(perm.astype(np.int32))))
+# --- NumPy networks <-> Keras models ---------------------------------------------------
 
-        def evaluate() -> float:
-            return float(trainer.evaluate(val_tensor))
 
-        get_weights = trainer.model.get_weights
+def activation_name(layer: keras.layers.Layer) -> str:
+    """層の活性化関数の名前 (``"relu"`` など)。"""
+    name = keras.activations.serialize(layer.activation)
+    if isinstance(name, dict):
+        name = name.get("config", {}).get("name", name.get("class_name"))
+    return str(name)
 
-    rng = np.random.default_rng(seed)
-    history: dict[str, list[float]] = {"loss": []}
-    if has_val:
-        history["val_loss"] = []
-    monitor = "val_loss" if has_val else "loss"
-    best_value = np.inf
-    best_epoch = 0
-    best_weights = None
-    wait = 0
-    stopped_early = False
-    for epoch in range(int(epochs)):
-        history["loss"].append(run_epoch(rng.permutation(n)))
-        if has_val:
-            history["val_loss"].append(evaluate())
-        if patience is None:
-            continue
-        current = history[monitor][-1]
-        if current < best_value:
-            best_value, best_epoch, wait = current, epoch, 0
-            best_weights = get_weights()
-        else:
-            wait += 1
-            if wait >= patience:
-                stopped_early = True
-                break
-    if patience is None:
-        best_epoch = len(history["loss"]) - 1
-    final = best_weights if best_weights is not None else get_weights()
-    if numpy_path:
-        fast.copy_to(final)
-    else:
-        model.set_weights(final)
-    return TrainingResult(history=history, best_epoch=best_epoch, stopped_early=stopped_early)
+
+def network_from_model(model: keras.Model) -> DenseNetwork:
+    """Dense 層だけの Keras モデルから、重みを写した :class:`~aeutil.network.DenseNetwork` を作る。"""
+    std = model.get_layer("standardize")
+    members = []
+    for chain in dense_chains(model):
+        layers = []
+        for layer in chain:
+            kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+            layers.append((kernel, bias, activation_name(layer)))
+        members.append(layers)
+    return DenseNetwork(
+        np.asarray(std.mean, dtype=np.float32), np.asarray(std.scale, dtype=np.float32), members
+    )
+
+
+def _write_weights(model: keras.Model, network: DenseNetwork) -> None:
+    for chain, layers in zip(dense_chains(model), network.members, strict=True):
+        for layer, (kernel, bias, _) in zip(chain, layers, strict=True):
+            layer.set_weights([kernel, bias])
+
+
+def model_from_network(
+    network: DenseNetwork,
+    columns: Sequence[str],
+    *,
+    threshold: float | None,
+    threshold_percentile: float,
+) -> keras.Model:
+    """:class:`~aeutil.network.DenseNetwork` と同じ重みの Keras モデルを組み立てる。
+
+    Python の大域の乱数の状態 (Keras が初期値のシードを引くのに使う) は元に戻します。
+    """
+    units = network.units
+    n_hidden = (len(units) - 2) // 2
+    state = random.getstate()
+    try:
+        model = build_autoencoder(
+            network.mean,
+            network.scale,
+            columns,
+            hidden_units=units[:n_hidden],
+            encoding_dim=units[n_hidden],
+            activation=network.activation,
+            threshold_percentile=threshold_percentile,
+            n_models=len(network.members),
+        )
+    finally:
+        random.setstate(state)
+    _write_weights(model, network)
+    metadata_layer(model).threshold = threshold
+    return model
 
 
 # --- scoring -----------------------------------------------------------------
-
-#: 判定で一度に計算する行数。中間結果が CPU のキャッシュに収まる大きさにすると、
-#: 縦に長い行列積 (OpenBLAS が苦手とする形) を避けられ、何倍も速くなる。
-SCORE_CHUNK_ROWS = 8_192
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _score_pool() -> ThreadPoolExecutor | None:
-    """判定の塊を CPU のコアに分けて計算するスレッドプール (コアが 1 つなら ``None``)。
-
-    NumPy の行列積と ufunc は計算中に GIL を手放すので、塊ごとにスレッドへ分けるとコアの数だけ
-    速くなります。塊の計算は分け方によらず同じなので、異常度はビット単位で変わりません。
-    プールは最初の判定で作り、fork された子プロセスでは作り直します (親のスレッドは子にないため)。
-    """
-    global _POOL
-    workers = min(os.cpu_count() or 1, 8)
-    if workers < 2:
-        return None
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="aeutil-score"))
-        return _POOL[1]
-
-
-class _NumpyForward:
-    """Dense 層だけのモデルを NumPy の行列積で計算する異常度の計算器。"""
-
-    def __init__(self, model: keras.Model) -> None:
-        std = model.get_layer("standardize")
-        self.mean = np.asarray(std.mean, dtype=np.float32)
-        self.scale = np.asarray(std.scale, dtype=np.float32)
-        # one chain of (kernel, bias, activation) per member of the ensemble (usually one)
-        self.chains: list[list[tuple[np.ndarray, np.ndarray, object]]] = []
-        for chain in dense_chains(model):
-            layers = []
-            for layer in chain:
-                kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
-                layers.append((kernel, bias, ACTIVATIONS[activation_name(layer)]))
-            self.chains.append(layers)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        out = np.empty(X.shape[0], dtype=np.float32)
-        starts = range(0, X.shape[0], SCORE_CHUNK_ROWS)
-        pool = _score_pool() if len(starts) > 1 else None
-        if pool is None:
-            for start in starts:
-                self._score_block(X, start, out)
-        else:
-            # each block writes its own slice of out; list() re-raises a block's exception
-            list(pool.map(lambda start: self._score_block(X, start, out), starts))
-        return out
-
-    def _score_block(self, X: np.ndarray, start: int, out: np.ndarray) -> None:
-        """``X[start:start + SCORE_CHUNK_ROWS]`` の異常度を ``out`` の同じ位置に書く。"""
-        stop = start + SCORE_CHUNK_ROWS
-        block = X[start:stop]
-        if len(block) == 1:
-            # a one-row product goes through BLAS's matrix-vector path, whose last digits
-            # can differ; score two copies so every row takes the matrix-matrix path and
-            # the scores do not depend on how the data were split into blocks
-            block = np.repeat(block, 2, axis=0)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            z = block - self.mean
-            z /= self.scale
-            errors = []
-            for h in self._reconstructions(z):
-                h -= z
-                np.square(h, out=h)
-                errors.append(h.mean(axis=1, dtype=np.float32))
-            # an ensemble scores the mean of its members' errors
-            scores = errors[0] if len(errors) == 1 else np.mean(errors, axis=0, dtype=np.float32)
-        if not np.isfinite(scores).all():
-            scores = self._rescore_wide(block, scores)
-        out[start:stop] = scores[: min(stop, len(X)) - start]
-
-    def _reconstructions(self, z: np.ndarray):
-        """標準化した入力 ``z`` の、メンバーごとの再構成 (標準化した空間、新しい配列) を順に返す。"""
-        for layers in self.chains:
-            h = z
-            for kernel, bias, act in layers:
-                h = h @ kernel
-                h += bias
-                h = act(h)
-            yield h
-
-    def reconstruct(self, X: np.ndarray) -> np.ndarray:
-        """メンバーごとの再構成を元の単位で返す。形は ``(メンバー数, 行数, 列数)``。"""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            z = (X - self.mean) / self.scale
-            return np.stack([h * self.scale + self.mean for h in self._reconstructions(z)])
-
-    def _rescore_wide(self, block: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """float32 ではあふれた行 (学習データから桁違いに離れた行) を float64 で計算し直す。
-
-        float32 で表せる最大の値で頭打ちにするので、異常度はいつも有限です
-        (閾値を超えるので異常と判定される)。ほかの行の値は変えません。
-        """
-        ceiling = np.finfo(np.float32).max
-        bad = ~np.isfinite(scores)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            z = (block[bad].astype(np.float64) - self.mean) / self.scale
-            members = []
-            for layers in self.chains:
-                h = z
-                for kernel, bias, act in layers:
-                    h = act(h @ kernel.astype(np.float64) + bias)
-                members.append(np.mean(np.square(h - z), axis=1))
-            wide = np.mean(members, axis=0)
-        wide = np.nan_to_num(wide, nan=ceiling, posinf=ceiling)
-        scores = scores.copy()
-        scores[bad] = np.minimum(wide, ceiling).astype(np.float32)
-        return scores
 
 
 class _KerasForward:
@@ -900,16 +527,15 @@ class _KerasForward:
         return out
 
 
+def scorer_for(model: keras.Model):
+    """モデルから異常度の計算器 (``X`` → 行ごとの再構成誤差) を作る。
 
-
-def scorer_for(model: keras.Model) -> _NumpyForward | _KerasForward:
-    """モデルから高速な異常度の計算器を作る。
-
-    Dense 層だけのモデルは重みを取り出して NumPy の行列積で計算し、
+    Dense 層だけのモデルは重みを取り出して :func:`aeutil.engine.score` (NumPy) で計算し、
     それ以外 (LSTM、Conv1D など) はコンパイル済みの Keras の計算を大きな塊で使います。
     """
     if is_dense_only(model):
-        return _NumpyForward(model)
+        network = network_from_model(model)
+        return lambda X: _numpy_score(network, X)
     return _KerasForward(model)
 
 
@@ -917,7 +543,7 @@ def reconstruction_error(model: keras.Model, X: np.ndarray) -> np.ndarray:
     """行ごとの再構成誤差を計算する。
 
     ``model.predict`` は既定で 32 行ずつ処理するため、数万行を超えると遅くなります。
-    ここでは重みを取り出して NumPy の行列積で一度に計算します (同じ重み、同じ式)。
+    Dense 層だけのモデルは重みを取り出して NumPy の行列積で一度に計算します (同じ重み、同じ式)。
 
     Parameters
     ----------

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from . import engine
+from .csvfile import read_csv as _read_csv
 from .detector import AutoEncoderDetector
-from .io import read_csv as _read_csv
 from .validation import (
     InvalidDataError,
     NotFittedError,
@@ -248,9 +249,10 @@ class AutoEncoderUtil:
             判定に使った閾値。
         """
         data = self._matrix_for(column, df)
-        loss = self.detector._scorer(data)
+        loss = engine.score(self.detector.network_, data)
         used = self.detector.threshold_ if threshold is None else float(threshold)
-        y_pred = np.where(loss > used, -1, 1)
+        # compared in float64, as AutoEncoderDetector.predict does, so both give the same labels
+        y_pred = np.where(loss.astype(np.float64) > used, -1, 1)
         return y_pred, loss, used
 
     def set_threshold(self, threshold: float) -> AutoEncoderUtil:
@@ -284,8 +286,9 @@ class AutoEncoderUtil:
         """
         detector = self.detector
         if isinstance(X, pd.DataFrame):
-            return detector._scorer(to_matrix(X, detector.columns_, source="データ"))
-        return detector.reconstruction_error(X)
+            return engine.score(detector.network_, to_matrix(X, detector.columns_, source="データ"))
+        # float32, as the article's model.predict gave (the detector's own scores are float64)
+        return engine.score(detector.network_, detector._matrix(X))
 
     def read_csv(self, file_name: str | os.PathLike, encoding: str = "shift-jis") -> pd.DataFrame:
         """CSV を読み込み、学習用のデータ ``self.df`` にする。

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
     "AEUtilError",
@@ -38,7 +39,7 @@ class InvalidDataError(AEUtilError, ValueError):
     """数値でない値・欠損値・無限大・空のデータなど、使えない入力のエラー。"""
 
 
-class NotFittedError(AEUtilError, RuntimeError):
+class NotFittedError(AEUtilError, _SklearnNotFittedError, RuntimeError):
     """学習 (または読み込み) の前にモデルを使おうとしたときのエラー。"""
 
 

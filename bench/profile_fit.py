@@ -26,9 +26,9 @@ from pathlib import Path
 COLUMNS = ["feature1", "feature2"]
 # the first matching frame (from the outermost) names the part of the fit a sample is in
 PARTS = (
-    ("build_autoencoder", "building the Keras model (layers, variables, initial weights)"),
-    ("train_autoencoder", "training loop (NumPy forward pass, backprop, optimizer)"),
-    ("scorer_for", "scoring the training rows for the threshold"),
+    ("initial_network", "initial weights (Keras' GlorotUniform in NumPy)"),
+    ("train_network", "training loop (NumPy forward pass, backprop, optimizer)"),
+    ("score", "scoring the training rows for the threshold"),
 )
 
 

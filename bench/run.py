@@ -14,6 +14,11 @@ in the same process on the same data, and reports the ratio.
              AutoEncoderUtil.predict against model.predict (default batch 32) and against a
              plain NumPy forward pass of the same weights (one matmul per layer and network).
 3. grid    - the 200 x 200 plot grid of plot_ae_results, scored.
+   cli     - `aeutil fit` then `aeutil score` from the shell on the article's data
+             (make_three_clusters written to a CSV; bench/bench_startup.py), wall time of the
+             two processes, against two bare `import tensorflow` processes: the floor of the
+             old CLI, which imported TensorFlow in both (aeutil now imports it only when a
+             model needs Keras).
 4. book    - a cold build (every notebook executed) and a cached rebuild, in a copy of the
              committed tree (skip with --skip-book; it takes a few minutes).
 5. peers   - ROC-AUC, PR-AUC, fit and score time of aeutil, PyOD's AutoEncoder (its
@@ -329,6 +334,25 @@ def bench_peers(table: Table, n_seeds: int) -> None:
             )
 
 
+def bench_cli(table: Table, repeat: int) -> None:
+    from bench_startup import measure
+
+    times = measure(repeat)
+    py = sys.executable
+    started = [timed(lambda: subprocess.run([py, "-c", "import tensorflow"], check=True))[1]
+               for _ in range(repeat)]
+    floor = 2 * min(started)
+    ours = times["aeutil fit + aeutil score"]
+    table.add(
+        "cli: aeutil fit + aeutil score, article's data (300 x 2), from the shell",
+        f"{ours:.2f} s",
+        f"{floor:.2f} s (2 x import tensorflow)",
+        f"{floor / ours:.1f}x",
+    )
+    print(f"  cli: import aeutil {times['import aeutil']:.2f} s, "
+          f"aeutil score --help {times['aeutil score --help']:.2f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="fits per side in row 1")
@@ -346,6 +370,7 @@ def main() -> None:
     print("measuring (each line as it is done):", flush=True)
     bench_fit(table, args.repeat)
     bench_score(table, args.rows, args.predict_rows)
+    bench_cli(table, args.repeat)
     if not args.skip_peers:
         bench_peers(table, args.seeds)
     if not args.skip_book:

@@ -29,6 +29,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# Slow (fuzzing, hypothesis, subprocesses): `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
 COLUMNS = ["feature1", "feature2"]
 #: Generous hang guard for the subprocesses (each imports TensorFlow); not a timing assertion.
 PROCESS_TIMEOUT_S = 300

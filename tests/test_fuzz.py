@@ -48,7 +48,7 @@ from aeutil import (
 )
 from aeutil._keras import keras
 from aeutil.cli import main as cli_main
-from aeutil.io import save_keras_model
+from aeutil.kerasfile import save_keras_model
 from aeutil.model import FORMAT_VERSION, ReconstructionError, Standardize
 from aeutil.sequence import build_window_autoencoder
 
@@ -58,6 +58,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+# Slow (fuzzing, hypothesis, subprocesses): `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
 
 COLUMNS = ["feature1", "feature2"]
 #: A generous per-input hang guard (not a timing assertion: every input takes milliseconds).

@@ -55,6 +55,9 @@ from hypothesis import currently_in_test_context, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+# Slow (fuzzing, hypothesis, subprocesses): `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
 NAN, INF = float("nan"), float("inf")
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 TINY_MODEL = {"hidden_units": (3,), "encoding_dim": 2}

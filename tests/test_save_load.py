@@ -10,6 +10,7 @@ import textwrap
 import zipfile
 
 import aeutil
+import aeutil.modelfile
 from aeutil import AutoEncoderUtil, ModelFileError
 
 import numpy as np
@@ -68,6 +69,23 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(fitted, tmp_path, monk
     fitted.save_model(path)
     good = path.read_bytes()
 
+    def broken_weights(network):
+        raise OSError("disk full")  # after the zip's first entries are written
+
+    monkeypatch.setattr(aeutil.modelfile, "_weights_bytes", broken_weights)
+    with pytest.raises(OSError, match="disk full"):
+        fitted.save_model(path)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ae_model.keras"]
+
+
+def test_keras_save_is_atomic_and_keeps_the_old_file_on_failure(fitted, tmp_path, monkeypatch):
+    from aeutil.kerasfile import save_keras_model
+
+    path = tmp_path / "ae_model.keras"
+    fitted.save_model(path)
+    good = path.read_bytes()
+
     def broken_save(self, filepath, *args, **kwargs):
         with open(filepath, "wb") as fh:
             fh.write(b"half a model")
@@ -75,7 +93,7 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(fitted, tmp_path, monk
 
     monkeypatch.setattr(type(fitted.model), "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        fitted.save_model(path)
+        save_keras_model(fitted.model, path)
     assert path.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ae_model.keras"]
 

@@ -313,7 +313,7 @@ def test_scores_do_not_depend_on_how_the_rows_are_split(fitted):
 def test_scoring_on_several_cores_is_bit_identical_to_one_core(fitted, monkeypatch):
     """Blocks are scored on a thread pool (one thread per core); the scores are the same bits
     as scoring every block in turn on one thread, in the right order."""
-    from aeutil import model
+    from aeutil import engine as model
 
     X = aeutil.make_uniform_points(n=5 * model.SCORE_CHUNK_ROWS + 17, seed=4).to_numpy(np.float32)
     X = X.copy()  # writable

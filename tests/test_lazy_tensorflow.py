@@ -1,0 +1,68 @@
+"""TensorFlow is imported only when a model needs it (issue 12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+GUARD = "import sys"
+CHECK = "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+
+
+def _run(code: str) -> None:
+    subprocess.run([sys.executable, "-c", f"{GUARD}\n{code}\n{CHECK}\n"], check=True)
+
+
+def test_import_data_thresholds_evaluation_and_csv_need_no_tensorflow(tmp_path):
+    csv = tmp_path / "d.csv"
+    _run(
+        "import aeutil, numpy as np\n"
+        "df = aeutil.make_three_clusters(seed=1)\n"
+        "aeutil.make_uniform_points(n=10); aeutil.make_1d_data()\n"
+        "aeutil.simulate_machine(n_samples=2000)\n"
+        "s = np.arange(10.0)\n"
+        "aeutil.threshold_percentile(s, 90); aeutil.threshold_mean_std(s)\n"
+        "aeutil.evaluate(s, np.array([0, 1] * 5), 4.5)\n"
+        f"df.to_csv({str(csv)!r}, index=False); aeutil.read_csv({str(csv)!r}, encoding='utf-8')\n"
+    )
+
+
+def test_fitting_and_scoring_a_dense_model_needs_no_tensorflow(tmp_path):
+    path = tmp_path / "m.keras"
+    _run(
+        "import aeutil\n"
+        "df = aeutil.make_three_clusters(seed=1)[['feature1', 'feature2']]\n"
+        "d = aeutil.AutoEncoderDetector(epochs=2).fit(df)\n"
+        f"d.save({str(path)!r})\n"
+        f"aeutil.AutoEncoderDetector.load({str(path)!r}).predict(df)\n"
+        "u = aeutil.AutoEncoderUtil(df=df).fit(['feature1', 'feature2'], epochs=2)\n"
+        "u.predict(['feature1', 'feature2'])\n"
+    )
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"], ["score", "--help"]])
+def test_cli_help_needs_no_tensorflow(argv):
+    _run(
+        "import contextlib, io, aeutil.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        aeutil.cli.main({argv!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+    )
+
+
+def test_model_attribute_builds_keras_on_demand():
+    code = (
+        "import sys, numpy as np, aeutil\n"
+        "df = aeutil.make_three_clusters(seed=1)[['feature1', 'feature2']]\n"
+        "d = aeutil.AutoEncoderDetector(epochs=2, n_models=2).fit(df)\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "m = d.model_\n"
+        "X = df.to_numpy(np.float32)\n"
+        "np.testing.assert_allclose(m.predict(X, verbose=0), d.reconstruction_error(X), rtol=1e-5, atol=1e-7)\n"
+        "assert m.get_layer('anomaly_score').threshold == d.threshold_\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
