@@ -44,6 +44,21 @@ from .validation import (
 
 __version__ = "0.1.0"
 
+# Submodules that ``import aeutil`` does not load (some of them import TensorFlow): they are
+# imported on first attribute access, so ``aeutil.model.default_architecture`` works after a
+# plain ``import aeutil`` without making every ``import aeutil`` pay for TensorFlow.
+_LAZY_SUBMODULES = frozenset({
+    "cli", "engine", "kerasfile", "model", "modelfile", "network", "window_model",
+})
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'aeutil' has no attribute {name!r}")
+
 __all__ = [
     "AnomalyInterval",
     "AnomalySpec",

@@ -66,3 +66,13 @@ def test_model_attribute_builds_keras_on_demand():
         "assert m.get_layer('anomaly_score').threshold == d.threshold_\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_submodules_are_reachable_from_a_plain_import():
+    # notebooks write aeutil.model.default_architecture after only `import aeutil`
+    code = (
+        "import aeutil, sys\n"
+        "assert aeutil.model.default_architecture(2) == ((8,), 4)\n"
+        "assert callable(aeutil.cli.main)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
