@@ -10,7 +10,7 @@
 ``.keras`` ファイル 1 つで判定に必要なものがすべて復元できます。
 
 Dense 層だけのモデル (表形式のオートエンコーダ、:func:`build_autoencoder`) は、学習も判定も
-:mod:`aeutil.engine` が NumPy で計算します。このモジュールを読み込むと TensorFlow も
+``aeutil.engine`` が NumPy で計算します。このモジュールを読み込むと TensorFlow も
 読み込まれるので、aeutil は Keras のモデルが必要になったとき (``model_``、Keras での保存、
 LSTM・Conv1D のモデル) にだけこのモジュールを読み込みます。
 """
@@ -530,7 +530,7 @@ class _KerasForward:
 def scorer_for(model: keras.Model):
     """モデルから異常度の計算器 (``X`` → 行ごとの再構成誤差) を作る。
 
-    Dense 層だけのモデルは重みを取り出して :func:`aeutil.engine.score` (NumPy) で計算し、
+    Dense 層だけのモデルは重みを取り出して ``aeutil.engine.score`` (NumPy) で計算し、
     それ以外 (LSTM、Conv1D など) はコンパイル済みの Keras の計算を大きな塊で使います。
     """
     if is_dense_only(model):
