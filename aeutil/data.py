@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_three_clusters", "make_uniform_points", "make_1d_data"]
+__all__ = ["make_three_clusters", "make_uniform_points", "make_1d_data", "drop_near"]
 
 
 def _feature_names(n_features: int) -> list[str]:
@@ -100,6 +100,29 @@ def make_uniform_points(
     rng = np.random.default_rng(seed)
     X = rng.uniform(low, high, size=(n, n_features))
     return pd.DataFrame(X, columns=_feature_names(n_features))
+
+
+def drop_near(points: pd.DataFrame, centers, min_dist: float) -> pd.DataFrame:
+    """どの中心からも ``min_dist`` より遠い行だけを残す (異常の見本を作るのに使う)。
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        点の座標 (列の数は中心の次元と同じ)。書き換えない。
+    centers : array-like of shape (k, d)
+        中心 (例: 3 つのクラスターの中心)。
+    min_dist : float
+        残す点が、いちばん近い中心から少なくとも離れているべき距離 (ユークリッド距離)。
+
+    Returns
+    -------
+    pandas.DataFrame
+        残った行 (行番号は 0 から振り直す)。
+    """
+    centers = np.asarray(centers, dtype=float)
+    diff = points.to_numpy()[:, None, :] - centers[None, :, :]
+    nearest = np.linalg.norm(diff, axis=2).min(axis=1)
+    return points[nearest > min_dist].reset_index(drop=True)
 
 
 def make_1d_data(

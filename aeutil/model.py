@@ -353,6 +353,28 @@ def _trainer_for(
     return trainer
 
 
+def dead_code_units(model: keras.Model, X: np.ndarray) -> int:
+    """ボトルネック (層 ``code``) のユニットのうち、``X`` のどの行にも同じ値を出すものの数。
+
+    ReLU のユニットは、入力がすべての行で負になると 0 しか出さなくなります (死んだユニット)。
+
+    Parameters
+    ----------
+    model : keras.Model
+        ``code`` という名前の層を持つモデル (1 個のネットワークの :func:`build_autoencoder`)。
+    X : numpy.ndarray
+        入力 ``(行数, 列数)``。
+
+    Returns
+    -------
+    int
+        出力が行によらず一定のユニットの数。
+    """
+    encoder = keras.Model(model.inputs, model.get_layer("code").output)
+    code = np.asarray(encoder([np.asarray(X, dtype=np.float32)]))
+    return int(np.sum(np.ptp(code, axis=0) == 0))
+
+
 def train_autoencoder(
     model: keras.Model,
     X: np.ndarray,
@@ -407,8 +429,7 @@ def train_autoencoder(
     TrainingResult
         損失の履歴など。
     """
-    check_training(epochs, batch_size, patience, optimizer)
-    if is_dense_only(model):
+    if is_dense_only(model):  # train_network checks the hyperparameters itself
         network = network_from_model(model)
         result = train_network(
             network, X, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -416,6 +437,7 @@ def train_autoencoder(
         )
         _write_weights(model, network)
         return result
+    check_training(epochs, batch_size, patience, optimizer)
     n = X.shape[0]
     batch = min(int(batch_size), n)
     has_val = validation_data is not None and len(validation_data) > 0

@@ -41,3 +41,16 @@ def test_1d_data():
     df = make_1d_data(n=500, scale=0.5, seed=3)
     assert list(df.columns) == ["feature1"]
     assert abs(df.feature1.std() - 0.5) < 0.05
+
+
+def test_drop_near_keeps_only_points_far_from_every_center():
+    import pandas as pd
+
+    from aeutil.data import drop_near
+
+    points = pd.DataFrame({"a": [0.0, 0.5, 3.0, -3.0], "b": [0.0, 0.0, 3.0, 0.0]}, index=[5, 6, 7, 8])
+    before = points.copy()
+    kept = drop_near(points, [(0, 0), (3, 3)], min_dist=1.0)
+    assert kept.to_dict("list") == {"a": [-3.0], "b": [0.0]}
+    assert list(kept.index) == [0]
+    pd.testing.assert_frame_equal(points, before)  # the caller's frame is unchanged

@@ -87,3 +87,19 @@ def test_save_and_load_restore_architecture(X, tmp_path):
 def test_not_fitted():
     with pytest.raises(aeutil.NotFittedError):
         AutoEncoderDetector().predict(np.zeros((2, 2)))
+
+
+def test_dead_code_units_counts_constant_bottleneck_units():
+    import numpy as np
+
+    from aeutil import AutoEncoderDetector
+    from aeutil.model import dead_code_units
+
+    X = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    det = AutoEncoderDetector(hidden_units=(), encoding_dim=3, n_models=1, epochs=2, seed=0).fit(X)
+    weights = det.model_.get_layer("code").get_weights()
+    # make unit 0 dead: zero weights and a negative bias give ReLU(…) = 0 on every row
+    weights[0][:, 0] = 0.0
+    weights[1][0] = -1.0
+    det.model_.get_layer("code").set_weights(weights)
+    assert dead_code_units(det.model_, X) >= 1

@@ -137,7 +137,8 @@ def _glued_keys(path: Path) -> set[str]:
 
 def _quoted_keys(path: Path) -> list[str]:
     keys = re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", _markdown(path))
-    return [k.split("::")[-1].rsplit(":", 1)[0] if ":" in k.split("::")[-1] else k for k in keys]
+    # "doc::key:fmt" -> "key"
+    return [k.split("::")[-1].split(":")[0] for k in keys]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
