@@ -44,9 +44,9 @@ def test_1d_data():
 
 
 def test_drop_near_keeps_only_points_far_from_every_center():
-    import pandas as pd
-
     from aeutil.data import drop_near
+
+    import pandas as pd
 
     points = pd.DataFrame({"a": [0.0, 0.5, 3.0, -3.0], "b": [0.0, 0.0, 3.0, 0.0]}, index=[5, 6, 7, 8])
     before = points.copy()

@@ -90,10 +90,10 @@ def test_not_fitted():
 
 
 def test_dead_code_units_counts_constant_bottleneck_units():
-    import numpy as np
-
     from aeutil import AutoEncoderDetector
     from aeutil.model import dead_code_units
+
+    import numpy as np
 
     X = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
     det = AutoEncoderDetector(hidden_units=(), encoding_dim=3, n_models=1, epochs=2, seed=0).fit(X)
