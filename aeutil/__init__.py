@@ -7,57 +7,54 @@
 
 from __future__ import annotations
 
-from .csvfile import read_csv
-from .data import make_1d_data, make_three_clusters, make_uniform_points
-from .datasets import load_shuttle, split_normal_train
-from .detector import AutoEncoderDetector
-from .diagram import plot_autoencoder_diagram
-from .evaluation import Evaluation, evaluate, plot_roc_pr
-from .plotting import plot_ae_results, plot_ae_results_1d, setup_japanese_font
-from .sequence import WindowAutoEncoder
-from .thresholds import (
-    threshold_best_f1,
-    threshold_fixed_fpr,
-    threshold_mean_std,
-    threshold_percentile,
-)
-from .timeseries import (
-    AnomalyInterval,
-    AnomalySpec,
-    EventReport,
-    evaluate_events,
-    intervals_to_frame,
-    make_windows,
-    plot_sensor_data,
-    simulate_machine,
-    window_coverage,
-    window_scores_to_points,
-)
-from .util import AutoEncoderUtil
-from .validation import (
-    AEUtilError,
-    ColumnNotFoundError,
-    InvalidDataError,
-    ModelFileError,
-    NotFittedError,
-)
-
 __version__ = "0.1.0"
 
-# Submodules that ``import aeutil`` does not load (some of them import TensorFlow): they are
-# imported on first attribute access, so ``aeutil.model.default_architecture`` works after a
-# plain ``import aeutil`` without making every ``import aeutil`` pay for TensorFlow.
-_LAZY_SUBMODULES = frozenset({
-    "cli", "engine", "kerasfile", "model", "modelfile", "network", "window_model",
-})
+# Every public name is imported from its module on first use (PEP 562), so ``import aeutil``
+# itself loads nothing heavy: the command line (``aeutil fit`` / ``aeutil score``) pays neither
+# for scikit-learn nor for TensorFlow, and a notebook pays only for what it uses.
+_EXPORTS = {
+    "read_csv": "csvfile",
+    "make_1d_data": "data", "make_three_clusters": "data", "make_uniform_points": "data",
+    "load_shuttle": "datasets", "split_normal_train": "datasets",
+    "AutoEncoderDetector": "detector",
+    "plot_autoencoder_diagram": "diagram",
+    "Evaluation": "evaluation", "evaluate": "evaluation", "plot_roc_pr": "evaluation",
+    "plot_ae_results": "plotting", "plot_ae_results_1d": "plotting",
+    "setup_japanese_font": "plotting",
+    "WindowAutoEncoder": "sequence",
+    "threshold_best_f1": "thresholds", "threshold_fixed_fpr": "thresholds",
+    "threshold_mean_std": "thresholds", "threshold_percentile": "thresholds",
+    "AnomalyInterval": "timeseries", "AnomalySpec": "timeseries", "EventReport": "timeseries",
+    "evaluate_events": "timeseries", "intervals_to_frame": "timeseries",
+    "make_windows": "timeseries", "plot_sensor_data": "timeseries",
+    "simulate_machine": "timeseries", "window_coverage": "timeseries",
+    "window_scores_to_points": "timeseries",
+    "AutoEncoderUtil": "util",
+    "AEUtilError": "validation", "ColumnNotFoundError": "validation",
+    "InvalidDataError": "validation", "ModelFileError": "validation",
+    "NotFittedError": "validation",
+}
 
 
 def __getattr__(name: str):
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    try:
+        return importlib.import_module(f".{name}", __name__)  # a submodule: aeutil.model, ...
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
     raise AttributeError(f"module 'aeutil' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "AnomalyInterval",

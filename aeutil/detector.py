@@ -15,14 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.base import BaseEstimator, OutlierMixin
 
 from . import engine
-from .engine import TrainingResult, check_activation, train_network
+from .base import BaseDetector
+from .engine import TrainingResult
+from .fitting import fit_dense
 from .modelfile import load_network, save_network
-from .network import DenseNetwork, initial_network, resolve_architecture
-from .thresholds import threshold_percentile
-from .validation import InvalidDataError, NotFittedError, to_matrix
+from .network import DenseNetwork
+from .validation import InvalidDataError, to_matrix
 
 __all__ = ["AutoEncoderDetector"]
 
@@ -37,7 +37,17 @@ def _refuse_sparse(X, source: str) -> None:
         )
 
 
-class AutoEncoderDetector(OutlierMixin, BaseEstimator):
+def _refuse_1d(X, source: str) -> None:
+    """1 次元の配列を、2 次元にする書き方を示すエラーで断る (列か行かを推測しない)。"""
+    if not isinstance(X, (pd.DataFrame, pd.Series)) and np.ndim(X) == 1:
+        raise InvalidDataError(
+            f"{source}が 1 次元の配列です (長さ {np.shape(X)[0]})。AutoEncoderDetector には "
+            "(行 × 列) の 2 次元で渡してください。1 列のデータなら X.reshape(-1, 1)、"
+            "1 行のデータなら X.reshape(1, -1) です。"
+        )
+
+
+class AutoEncoderDetector(BaseDetector):
     """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換)。
 
     学習データの列ごとの平均と標準偏差で入力を標準化し、標準化した空間での
@@ -140,7 +150,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or pandas.DataFrame, shape (n_samples, n_features)
-            学習データ (正常データを想定)。1 次元配列は 1 列として扱う。
+            学習データ (正常データを想定)。1 列のデータも ``X.reshape(-1, 1)`` のように 2 次元で渡す。
         y : None
             使わない (scikit-learn の慣習のための引数)。
 
@@ -150,6 +160,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
             学習済みの自分自身。
         """
         _refuse_sparse(X, "学習データ")
+        _refuse_1d(X, "学習データ")
         columns = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
         data = to_matrix(X, source="学習データ")
         if columns is None:
@@ -162,77 +173,29 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _fit_matrix(self, data: np.ndarray, columns: list[str]) -> TrainingResult:
-        check_activation(self.activation)
-        if not 0.0 < float(self.threshold_percentile) <= 100.0:
-            raise InvalidDataError(
-                f"threshold_percentile は 0 より大きく 100 以下にしてください "
-                f"(いまは {self.threshold_percentile})。"
-            )
-        if not 0.0 <= float(self.validation_split) < 1.0:
-            raise InvalidDataError(
-                f"validation_split は 0 以上 1 未満にしてください (いまは {self.validation_split})。"
-            )
-        n = data.shape[0]
-        rng = np.random.default_rng(self.seed)
-        n_val = int(round(n * float(self.validation_split)))
-        if self.validation_split and (n_val < 1 or n - n_val < 1):
-            raise InvalidDataError(
-                f"{n} 行のデータを validation_split={self.validation_split} で分けられません。"
-            )
-        if n_val:
-            order = rng.permutation(n)
-            train, val = data[order[n_val:]], data[order[:n_val]]
-        else:
-            train, val = data, None
-
-        mean = train.mean(axis=0, dtype=np.float64)
-        std = train.std(axis=0, dtype=np.float64)
-        # a constant column has zero spread: divide by 1 so scores stay finite. So does a spread
-        # too small for float32 (below its smallest normal number, or 0 after the cast)
-        scale = np.where(std >= np.finfo(np.float32).tiny, std, 1.0)
-
-        hidden, code = resolve_architecture(self.hidden_units, self.encoding_dim, data.shape[1])
-        if int(self.n_models) < 1:
-            raise InvalidDataError(f"n_models は 1 以上の整数にしてください (いまは {self.n_models})。")
-        # the seed goes straight to the initial weights (the same values as Keras' GlorotUniform
-        # after keras.utils.set_random_seed): no global random state is read or changed
-        network = initial_network(
-            mean.astype(np.float32),
-            scale.astype(np.float32),
-            hidden_units=hidden,
-            encoding_dim=code,
+        fitted = fit_dense(
+            data,
+            hidden_units=self.hidden_units,
+            encoding_dim=self.encoding_dim,
             activation=self.activation,
-            n_models=int(self.n_models),
-            seed=int(self.seed),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            threshold_percentile=self.threshold_percentile,
+            validation_split=self.validation_split,
+            patience=self.patience,
+            seed=self.seed,
+            n_models=self.n_models,
         )
-        # validation rows far outside the training rows' range can overflow float32 (val_loss
-        # becomes inf, which is the honest value); a diverging fit is caught just below
-        with np.errstate(over="ignore", invalid="ignore"):
-            result = train_network(
-                network,
-                train,
-                epochs=int(self.epochs),
-                batch_size=int(self.batch_size),
-                lr=float(self.lr),
-                optimizer=self.optimizer,
-                validation_data=val,
-                patience=self.patience,
-                seed=int(self.seed),
-            )
-        errors = engine.score(network, train)
-        if not errors.max() < np.finfo(np.float32).max:
-            # the training diverged (inf/NaN weights score at the ceiling); keep the previous model
-            raise InvalidDataError(
-                "学習が発散しました (学習データの再構成誤差が有限の値になりません)。"
-                f"学習率 lr (いまは {self.lr}) を小さくしてください。"
-            )
-        threshold = threshold_percentile(errors, self.threshold_percentile)
-        self._set_network(network, columns, threshold, float(self.threshold_percentile))
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.stopped_early_ = result.stopped_early
-        self.train_errors_ = errors
-        return result
+        self._set_network(
+            fitted.network, columns, fitted.threshold, float(self.threshold_percentile)
+        )
+        self.history_ = fitted.result.history
+        self.best_epoch_ = fitted.result.best_epoch
+        self.stopped_early_ = fitted.result.stopped_early
+        self.train_errors_ = fitted.train_errors
+        return fitted.result
 
     def _set_network(
         self, network: DenseNetwork, columns: list[str], threshold: float, percentile: float
@@ -244,8 +207,7 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         self.encoding_dim_ = units[n_hidden]
         self.columns_ = list(columns)
         self.n_features_in_ = len(columns)
-        self.threshold_ = float(threshold)
-        self.offset_ = -self.threshold_
+        self._set_threshold(threshold)
         self._saved_percentile = float(percentile)
         self._keras_model = None  # built on first use of model_
 
@@ -280,15 +242,12 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
 
     # -- scoring ---------------------------------------------------------
 
-    def _check_fitted(self) -> None:
-        if "network_" not in self.__dict__:
-            raise NotFittedError(
-                "モデルがまだ学習されていません。先に fit() を呼ぶか、load() で読み込んでください。"
-            )
+    _fitted_attribute = "network_"
 
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
         _refuse_sparse(X, "データ")
+        _refuse_1d(X, "データ")
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             data = to_matrix(X, list(self.feature_names_in_), source="データ")
         else:
@@ -351,88 +310,14 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         hidden = self.hidden_units_
         return "-".join(str(u) for u in (*hidden, self.encoding_dim_, *reversed(hidden)))
 
-    def score_samples(self, X) -> np.ndarray:
-        """正常らしさ (再構成誤差の符号を反転したもの。大きいほど正常)。
+    def _anomaly_scores(self, X) -> np.ndarray:
+        return self.reconstruction_error(X)
 
-        scikit-learn の ``IsolationForest`` などと同じく「大きいほど正常」の向きです。
-
-        Parameters
-        ----------
-        X : array-like or pandas.DataFrame
-            判定するデータ (学習時と同じ列数)。
-
-        Returns
-        -------
-        numpy.ndarray
-            行ごとの値 (``float64``)。
-        """
-        return -self.reconstruction_error(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        """閾値との差 (``threshold_ - 再構成誤差``)。負なら異常。
-
-        Parameters
-        ----------
-        X : array-like or pandas.DataFrame
-            判定するデータ (学習時と同じ列数)。
-
-        Returns
-        -------
-        numpy.ndarray
-            行ごとの値 (``float64``)。
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X) -> np.ndarray:
-        """異常なら -1、正常なら 1 を返す (scikit-learn の外れ値検出器と同じ約束)。
-
-        Parameters
-        ----------
-        X : array-like or pandas.DataFrame
-            判定するデータ (学習時と同じ列数)。
-
-        Returns
-        -------
-        numpy.ndarray
-            行ごとの判定 (``-1`` か ``1``)。再構成誤差が ``threshold_`` を超える行が ``-1``。
-        """
-        return np.where(self.reconstruction_error(X) > self.threshold_, -1, 1)
-
-    def score(self, X, y=None) -> float:
-        """再構成誤差の平均の符号を反転した値 (大きいほど良い)。
-
-        ``GridSearchCV`` が ``scoring`` を省略したときに使います。ただしこれだけで
-        モデルを選ぶと、異常まで上手に再構成してしまうモデルが選ばれやすくなります。
-        """
-        return float(-np.mean(self.reconstruction_error(X)))
-
-    def set_threshold(self, threshold: float) -> AutoEncoderDetector:
-        """閾値を置き換える。
-
-        正常な検証データで誤検知率から決めるなどの方法 で選んだ閾値を
-        モデルに記録します。以後の ``predict`` はこの値を使い、:meth:`save` で保存されます。
-
-        Parameters
-        ----------
-        threshold : float
-            新しい閾値 (0 以上の有限の値)。
-
-        Returns
-        -------
-        AutoEncoderDetector
-            自分自身。
-        """
-        self._check_fitted()
-        value = float(threshold)
-        if not np.isfinite(value) or value < 0:
-            raise InvalidDataError(f"閾値は 0 以上の有限の値にしてください (いまは {threshold!r})。")
+    def _threshold_changed(self, value: float) -> None:
         if self._keras_model is not None:
             from .model import metadata_layer
 
             metadata_layer(self._keras_model).threshold = value
-        self.threshold_ = value
-        self.offset_ = -value
-        return self
 
     # -- persistence -----------------------------------------------------
 
@@ -454,8 +339,3 @@ class AutoEncoderDetector(OutlierMixin, BaseEstimator):
         detector.hidden_units = detector.hidden_units_
         detector.encoding_dim = detector.encoding_dim_
         return detector
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags

@@ -327,7 +327,11 @@ class _CompiledTrainer:
 
 _TRAINERS: OrderedDict[str, _CompiledTrainer] = OrderedDict()
 _MAX_TRAINERS = 32
-_PER_DATA_KEYS = {"name", "mean", "scale", "columns", "threshold", "threshold_percentile"}
+# initial weights (and their seeds) are copied in start(); they do not change the graph
+_PER_DATA_KEYS = {
+    "name", "mean", "scale", "columns", "threshold", "threshold_percentile",
+    "kernel_initializer", "recurrent_initializer", "seed",
+}
 
 
 def _shape_key(model: keras.Model, optimizer: str, n: int, batch: int, sample_shape) -> str:

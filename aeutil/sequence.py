@@ -20,8 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .thresholds import threshold_percentile
-from .validation import InvalidDataError, ModelFileError, NotFittedError
+from .base import BaseDetector
+from .fitting import standardization
+from .thresholds import check_percentile, threshold_percentile
+from .validation import InvalidDataError, ModelFileError
 
 __all__ = ["WINDOW_MODEL_KINDS", "WindowAutoEncoder", "build_window_autoencoder"]  # noqa: F822
 
@@ -47,7 +49,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class WindowAutoEncoder:
+class WindowAutoEncoder(BaseDetector):
     """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける。
 
     窓は ``aeutil.timeseries.make_windows`` で作った ``(窓の数, window, チャンネル数)``
@@ -75,7 +77,20 @@ class WindowAutoEncoder:
     threshold_percentile : float, default 99.0
         閾値に使う学習データの窓の再構成誤差のパーセンタイル。
     seed : int, default 0
-        乱数のシード。同じシードなら CPU 上でビット単位で同じ結果になる。
+        乱数のシード。同じシードなら CPU 上でビット単位で同じ結果になる。シードは層の初期値と
+        ミニバッチの並べ替えに直接渡すので、大域の乱数の状態 (NumPy・``random``・TensorFlow)
+        は変わりません。
+
+    Notes
+    -----
+    LSTM・Conv1D などの学習は TensorFlow で行います。同じシードで同じ結果にするため、最初の
+    ``fit`` で ``tf.config.experimental.enable_op_determinism()`` を呼びます。これは TensorFlow
+    のプロセス全体の切り替えで、元に戻す公開の方法がありません。以後、同じプロセスで動く
+    TensorFlow の処理はすべて決定的な (ときに遅い) 実装を使います。表形式の
+    :class:`AutoEncoderDetector` は NumPy だけで学習するので、この切り替えをしません。
+
+    窓ごとの異常度は :meth:`reconstruction_error` (大きいほど異常) です。scikit-learn の約束どおり、
+    :meth:`score_samples` はその符号を反転したもの、:meth:`score` はその平均です。
 
     Attributes
     ----------
@@ -95,6 +110,8 @@ class WindowAutoEncoder:
         モデルの組み立てと学習にかかった時間 [秒] (計算機の混み具合で変わる)。
     """
 
+    _fitted_attribute = "model_"
+
     def __init__(
         self,
         kind: str = "dense",
@@ -108,24 +125,22 @@ class WindowAutoEncoder:
         threshold_percentile: float = 99.0,
         seed: int = 0,
     ) -> None:
-        self.kind = _check_kind(kind)
-        self.window = int(window)
-        if self.window < 2:
-            raise InvalidDataError(f"window は 2 以上にしてください (いまは {window})。")
-        self.latent = int(latent)
-        self.hidden = int(hidden)
-        self.epochs = int(epochs)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.threshold_percentile = float(threshold_percentile)
-        self.seed = int(seed)
+        # scikit-learn's convention: store the parameters as given, check them in fit
+        self.kind = kind
+        self.window = window
+        self.latent = latent
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.threshold_percentile = threshold_percentile
+        self.seed = seed
 
-    def __repr__(self) -> str:
-        return (
-            f"WindowAutoEncoder(kind={self.kind!r}, window={self.window}, latent={self.latent}, "
-            f"hidden={self.hidden}, epochs={self.epochs}, batch_size={self.batch_size}, "
-            f"lr={self.lr}, threshold_percentile={self.threshold_percentile}, seed={self.seed})"
-        )
+    def _check_params(self) -> None:
+        _check_kind(self.kind)
+        if int(self.window) < 2:
+            raise InvalidDataError(f"window は 2 以上にしてください (いまは {self.window})。")
+        check_percentile(self.threshold_percentile, "threshold_percentile")
 
     # -- input checks ----------------------------------------------------
 
@@ -136,7 +151,8 @@ class WindowAutoEncoder:
                 f"{source}は (窓の数, 時刻, チャンネル) の 3 次元配列にしてください "
                 f"(いまの形: {arr.shape})。make_windows で作った窓を渡します。"
             )
-        expected = (self.window, n_channels) if n_channels is not None else (self.window,)
+        window = int(self.window)
+        expected = (window, n_channels) if n_channels is not None else (window,)
         if arr.shape[1:1 + len(expected)] != expected:
             want = f"{self.window} 時刻" + (f" × {n_channels} チャンネル" if n_channels else "")
             raise InvalidDataError(
@@ -155,12 +171,6 @@ class WindowAutoEncoder:
                 f"{source}に欠損値 (NaN) か無限大 (float32 の範囲外を含む) があります: {bad} 番目の窓"
             )
         return out
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(
-                "モデルがまだ学習されていません。先に fit() を呼ぶか、load() で読み込んでください。"
-            )
 
     # -- fitting ---------------------------------------------------------
 
@@ -184,6 +194,7 @@ class WindowAutoEncoder:
         InvalidDataError
             窓の形が違う、窓が 2 つ未満、欠損値がある、ハイパーパラメータが不正。
         """
+        self._check_params()
         data = self._windows(windows, "学習データ")
         if data.shape[0] < 2:
             raise InvalidDataError(f"学習には窓が 2 つ以上必要です (いまは {data.shape[0]})。")
@@ -193,47 +204,37 @@ class WindowAutoEncoder:
             raise InvalidDataError(
                 f"チャンネル名が {len(names)} 個ありますが、窓のチャンネルは {n_channels} 個です。"
             )
-        if not 0.0 < self.threshold_percentile <= 100.0:
-            raise InvalidDataError(
-                "threshold_percentile は 0 より大きく 100 以下にしてください "
-                f"(いまは {self.threshold_percentile})。"
-            )
-        flat = data.reshape(-1, n_channels)
-        mean = flat.mean(axis=0, dtype=np.float64)
-        std = flat.std(axis=0, dtype=np.float64)
-        # a constant channel: divide by 1. So does a spread too small for float32 (below its
-        # smallest normal number), which would overflow the standardised values
-        scale = np.where(std >= np.finfo(np.float32).tiny, std, 1.0)
+        mean, scale = standardization(data.reshape(-1, n_channels))
 
-        from ._keras import keras, tf
+        from ._keras import tf
         from .model import train_autoencoder
         from .window_model import build_window_autoencoder
 
         started = time.perf_counter()
-        keras.utils.set_random_seed(self.seed)
-        tf.config.experimental.enable_op_determinism()
+        tf.config.experimental.enable_op_determinism()  # process-wide, idempotent: see Notes
         model = build_window_autoencoder(
             self.kind,
             mean.astype(np.float32),
             scale.astype(np.float32),
             names,
-            window=self.window,
-            latent=self.latent,
-            hidden=self.hidden,
-            threshold_percentile=self.threshold_percentile,
+            window=int(self.window),
+            latent=int(self.latent),
+            hidden=int(self.hidden),
+            threshold_percentile=float(self.threshold_percentile),
+            seed=int(self.seed),
         )
         result = train_autoencoder(
             model,
             data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            seed=self.seed,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            lr=float(self.lr),
+            seed=int(self.seed),
         )
         self.fit_time_s_ = time.perf_counter() - started
         self._set_model(model)
-        scores = self._scorer(data)
-        self.threshold_ = threshold_percentile(scores, self.threshold_percentile)
+        scores = self._scorer(data)  # float32: the threshold is taken from these values
+        self._set_threshold(threshold_percentile(scores, self.threshold_percentile))
         model.get_layer("anomaly_score").threshold = self.threshold_
         self.history_ = result.history
         self.train_scores_ = scores
@@ -247,12 +248,13 @@ class WindowAutoEncoder:
         self._scorer = scorer_for(model)
         self.channels_ = list(meta.columns)
         self.n_channels_ = len(meta.columns)
-        self.threshold_ = None if meta.threshold is None else float(meta.threshold)
+        if meta.threshold is not None:
+            self._set_threshold(meta.threshold)
 
     # -- scoring ---------------------------------------------------------
 
-    def score(self, windows) -> np.ndarray:
-        """窓ごとの再構成誤差 (大きいほど異常) を返す。
+    def reconstruction_error(self, windows) -> np.ndarray:
+        """窓ごとの再構成誤差 (異常度。大きいほど異常) を返す。
 
         Parameters
         ----------
@@ -262,7 +264,8 @@ class WindowAutoEncoder:
         Returns
         -------
         numpy.ndarray, shape (n_windows,)
-            窓ごとの再構成誤差 (``float32``)。
+            窓ごとの再構成誤差 (``float64``。モデルは ``float32`` で計算するので、
+            値は ``float32`` の値をそのまま ``float64`` にしたもの)。
 
         Raises
         ------
@@ -273,11 +276,13 @@ class WindowAutoEncoder:
         """
         self._check_fitted()
         data = self._windows(windows, "データ", self.n_channels_)
-        return self._scorer(data)
+        return self._scorer(data).astype(np.float64)
 
-    def predict(self, windows) -> np.ndarray:
-        """窓ごとに、異常なら -1、正常なら 1 を返す。"""
-        return np.where(self.score(windows) > self.threshold_, -1, 1)
+    def _anomaly_scores(self, windows) -> np.ndarray:
+        return self.reconstruction_error(windows)
+
+    def _threshold_changed(self, value: float) -> None:
+        self.model_.get_layer("anomaly_score").threshold = value
 
     # -- persistence -----------------------------------------------------
 

@@ -21,6 +21,7 @@ from .validation import InvalidDataError
 
 __all__ = [
     "as_anomaly_labels",
+    "check_percentile",
     "check_scores",
     "threshold_best_f1",
     "threshold_fixed_fpr",
@@ -169,12 +170,33 @@ def threshold_percentile(train_scores, percentile: float = 95.0) -> float:
         異常度が空・数値でない・NaN や inf を含むとき、``percentile`` が範囲外のとき。
     """
     scores = check_scores(train_scores, "train_scores")
-    p = float(percentile)
+    return float(np.percentile(scores, check_percentile(percentile)))
+
+
+def check_percentile(percentile, name: str = "percentile") -> float:
+    """閾値を決めるパーセンタイルが 0 より大きく 100 以下かを検査して ``float`` で返す。
+
+    Parameters
+    ----------
+    percentile : float
+        パーセンタイル。
+    name : str, default "percentile"
+        エラーメッセージで使う引数の名前 (``"threshold_percentile"`` など)。
+
+    Raises
+    ------
+    InvalidDataError
+        数値でない、NaN、または範囲外。
+    """
+    try:
+        p = float(percentile)
+    except (TypeError, ValueError):
+        p = float("nan")
     if not 0.0 < p <= 100.0:
         raise InvalidDataError(
-            f"percentile は 0 より大きく 100 以下にしてください (いまは {percentile})。"
+            f"{name} は 0 より大きく 100 以下にしてください (いまは {percentile!r})。"
         )
-    return float(np.percentile(scores, p))
+    return p
 
 
 def threshold_mean_std(train_scores, k: float = 3.0) -> float:

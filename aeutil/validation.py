@@ -10,13 +10,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
     "AEUtilError",
     "ColumnNotFoundError",
     "InvalidDataError",
-    "NotFittedError",
+    "NotFittedError",  # noqa: F822 - defined in aeutil.base, loaded on first use
     "ModelFileError",
     "as_column_list",
     "to_matrix",
@@ -39,8 +38,14 @@ class InvalidDataError(AEUtilError, ValueError):
     """数値でない値・欠損値・無限大・空のデータなど、使えない入力のエラー。"""
 
 
-class NotFittedError(AEUtilError, _SklearnNotFittedError, RuntimeError):
-    """学習 (または読み込み) の前にモデルを使おうとしたときのエラー。"""
+def __getattr__(name: str):
+    # NotFittedError subclasses scikit-learn's, and importing scikit-learn takes about a second:
+    # it lives in aeutil.base, which only the estimators (not the command line) import
+    if name == "NotFittedError":
+        from .base import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ModelFileError(AEUtilError, ValueError):

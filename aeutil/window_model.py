@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,32 +20,68 @@ from .validation import InvalidDataError
 
 __all__ = ["WINDOW_MODEL_KINDS", "build_window_autoencoder", "check_kind"]
 
-def _dense_body(z, window: int, channels: int, latent: int, hidden: int):
+class _Seeds:
+    """層の初期値のシードを、``random.Random(seed)`` から層を作る順に引く。
+
+    Keras は初期値 (と LSTM のドロップアウト用の乱数) のシードを指定しないと、作るたびに
+    Python の大域の乱数から ``randint(1, 10**9)`` で引きます。同じ数を同じ順に自前の乱数から
+    引いて明示的に渡すので、結果は ``keras.utils.set_random_seed(seed)`` の後と同じになり、
+    大域の乱数の状態は変わりません。
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._draws = random.Random(int(seed))
+
+    def next(self) -> int:
+        return self._draws.randint(1, int(1e9))
+
+    def glorot(self):
+        return keras.initializers.GlorotUniform(seed=self.next())
+
+    def lstm(self) -> dict:
+        # the order in which LSTMCell creates them: kernel, recurrent kernel, dropout seed
+        return {
+            "kernel_initializer": self.glorot(),
+            "recurrent_initializer": keras.initializers.Orthogonal(seed=self.next()),
+            "seed": self.next(),
+        }
+
+
+def _dense_body(z, seeds: _Seeds, window: int, channels: int, latent: int, hidden: int):
+    def dense(units: int, activation: str, name: str):
+        return keras.layers.Dense(
+            units, activation=activation, name=name, kernel_initializer=seeds.glorot()
+        )
+
     h = keras.layers.Flatten(name="flatten")(z)
-    h = keras.layers.Dense(hidden, activation="relu", name="encoder_0")(h)
-    h = keras.layers.Dense(latent, activation="relu", name="code")(h)
-    h = keras.layers.Dense(hidden, activation="relu", name="decoder_0")(h)
-    h = keras.layers.Dense(window * channels, activation="linear", name="reconstruction_flat")(h)
+    h = dense(hidden, "relu", "encoder_0")(h)
+    h = dense(latent, "relu", "code")(h)
+    h = dense(hidden, "relu", "decoder_0")(h)
+    h = dense(window * channels, "linear", "reconstruction_flat")(h)
     return keras.layers.Reshape((window, channels), name="reconstruction")(h)
 
 
-def _lstm_body(z, window: int, channels: int, latent: int, hidden: int):
+def _lstm_body(z, seeds: _Seeds, window: int, channels: int, latent: int, hidden: int):
     # the encoder LSTM's last state is the latent representation of the whole window
-    code = keras.layers.LSTM(latent, name="code")(z)
+    code = keras.layers.LSTM(latent, name="code", **seeds.lstm())(z)
     h = keras.layers.RepeatVector(window, name="repeat")(code)
-    h = keras.layers.LSTM(hidden, return_sequences=True, name="decoder_0")(h)
-    return keras.layers.TimeDistributed(
-        keras.layers.Dense(channels, activation="linear"), name="reconstruction"
-    )(h)
+    h = keras.layers.LSTM(hidden, return_sequences=True, name="decoder_0", **seeds.lstm())(h)
+    out = keras.layers.Dense(channels, activation="linear", kernel_initializer=seeds.glorot())
+    return keras.layers.TimeDistributed(out, name="reconstruction")(h)
 
 
-def _conv1d_body(z, window: int, channels: int, latent: int, hidden: int):
-    kw = {"kernel_size": 5, "padding": "same"}
-    h = keras.layers.Conv1D(hidden, strides=2, activation="relu", name="encoder_0", **kw)(z)
-    h = keras.layers.Conv1D(latent, strides=2, activation="relu", name="code", **kw)(h)
-    h = keras.layers.Conv1DTranspose(hidden, strides=2, activation="relu", name="decoder_0", **kw)(h)
-    h = keras.layers.Conv1DTranspose(hidden, strides=2, activation="relu", name="decoder_1", **kw)(h)
-    return keras.layers.Conv1D(channels, activation="linear", name="reconstruction", **kw)(h)
+def _conv1d_body(z, seeds: _Seeds, window: int, channels: int, latent: int, hidden: int):
+    def conv(layer, filters: int, activation: str, name: str, **kw):
+        return layer(
+            filters, kernel_size=5, padding="same", activation=activation, name=name,
+            kernel_initializer=seeds.glorot(), **kw,
+        )
+
+    h = conv(keras.layers.Conv1D, hidden, "relu", "encoder_0", strides=2)(z)
+    h = conv(keras.layers.Conv1D, latent, "relu", "code", strides=2)(h)
+    h = conv(keras.layers.Conv1DTranspose, hidden, "relu", "decoder_0", strides=2)(h)
+    h = conv(keras.layers.Conv1DTranspose, hidden, "relu", "decoder_1", strides=2)(h)
+    return conv(keras.layers.Conv1D, channels, "linear", "reconstruction")(h)
 
 
 _BODIES = {"dense": _dense_body, "lstm": _lstm_body, "conv1d": _conv1d_body}
@@ -60,6 +97,7 @@ def build_window_autoencoder(
     latent: int = 8,
     hidden: int = 32,
     threshold_percentile: float = 99.0,
+    seed: int = 0,
 ) -> keras.Model:
     """窓を入力に、窓ごとの再構成誤差を出力する Keras モデルを組み立てる。
 
@@ -88,6 +126,8 @@ def build_window_autoencoder(
         中間層のユニット数 (Conv1D ではフィルター数)。
     threshold_percentile : float, default 99.0
         閾値を決めるパーセンタイル (モデルに記録するだけ)。
+    seed : int, default 0
+        層の初期値のシード (大域の乱数は使わない)。
 
     Returns
     -------
@@ -109,7 +149,7 @@ def build_window_autoencoder(
     n_channels = len(channels)
     inputs = keras.Input(shape=(window, n_channels), name="x")
     z = Standardize(mean, scale, name="standardize")(inputs)
-    z_hat = _BODIES[kind](z, window, n_channels, latent, hidden)
+    z_hat = _BODIES[kind](z, _Seeds(seed), window, n_channels, latent, hidden)
     score = ReconstructionError(
         list(channels), threshold_percentile=threshold_percentile, name="anomaly_score"
     )([z, z_hat])

@@ -125,12 +125,17 @@ def test_cell_outputs_have_no_errors_or_warnings(html_dir, doc):
     assert bad == [], f"{doc}: cell outputs show {bad}"
 
 
+# Pages built from notebooks: the chapters and the appendices written as notebooks
+# (book/engine.ipynb). They are executed in the build and read in one sitting, like chapters.
+NOTEBOOK_PAGES = [d for d in DOCS if (ROOT / f"{d}.ipynb").is_file()]
+
+
 def test_notebook_pages_have_outputs(html_dir):
     # The notebooks were executed during the build (they are committed without outputs).
-    for doc in DOCS:
-        if doc.startswith("notebooks/"):
-            _, soup = page(html_dir, doc)
-            assert soup.select(".cell_output"), f"{doc}: no executed outputs"
+    assert "book/engine" in NOTEBOOK_PAGES
+    for doc in NOTEBOOK_PAGES:
+        _, soup = page(html_dir, doc)
+        assert soup.select(".cell_output"), f"{doc}: no executed outputs"
 
 
 def search_index(html_dir: Path) -> dict:
@@ -170,12 +175,12 @@ def test_search_finds_japanese_words(html_dir):
     assert pages_found(index, "存在しない語") == set()
 
 
-# A chapter is read in one sitting: under about 25,000 non-space characters (prose, code and
-# outputs as the reader sees them) and at most 10 figures. Plotting code folded behind
-# hide-input is not read unless the reader unfolds it, so it is not counted.
+# A chapter (or a notebook appendix) is read in one sitting: under about 25,000 non-space
+# characters (prose, code and outputs as the reader sees them) and at most 10 figures.
+# Plotting code folded behind hide-input is not read unless the reader unfolds it, so it is
+# not counted.
 MAX_CHARACTERS = 25_000
 MAX_FIGURES = 10
-CHAPTERS = [d for d in DOCS if d.startswith("notebooks/")]
 
 
 def chapter_size(soup: BeautifulSoup) -> tuple[int, int]:
@@ -189,7 +194,7 @@ def chapter_size(soup: BeautifulSoup) -> tuple[int, int]:
     return characters, figures
 
 
-@pytest.mark.parametrize("doc", CHAPTERS)
+@pytest.mark.parametrize("doc", NOTEBOOK_PAGES)
 def test_chapter_fits_the_size_budget(html_dir, doc):
     _, soup = page(html_dir, doc)
     characters, figures = chapter_size(soup)
@@ -213,7 +218,7 @@ def test_no_markup_left_visible(html_dir, doc):
         assert at < 0, f"{doc}: {marker!r} visible: …{text[max(0, at - 30):at + 30]}…"
 
 
-@pytest.mark.parametrize("doc", CHAPTERS)
+@pytest.mark.parametrize("doc", NOTEBOOK_PAGES)
 def test_glued_numbers_are_pasted(html_dir, doc):
     # every {glue:text} of the source became text in the page
     source = json.loads((ROOT / f"{doc}.ipynb").read_text(encoding="utf-8"))

@@ -12,13 +12,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _toc_notebooks() -> list[Path]:
+def _toc_notebooks(folder: str) -> list[Path]:
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
-    return [ROOT / f"{f}.ipynb" for f in files if f.startswith("notebooks/")]
+    paths = [ROOT / f"{f}.ipynb" for f in files if f.startswith(f"{folder}/")]
+    return [p for p in paths if p.is_file()]
 
 
-NOTEBOOKS = _toc_notebooks()
+NOTEBOOKS = _toc_notebooks("notebooks")
+# Appendices written as notebooks (book/engine.ipynb): executed in every build like the
+# chapters and held to the same rules for code, but without the chapter skeleton.
+APPENDIX_NOTEBOOKS = _toc_notebooks("book")
 
 
 def _cells(path: Path) -> list[dict]:
@@ -67,7 +71,7 @@ def test_skeleton(path):
     assert "import aeutil" in _src(cells[first_code])
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS + APPENDIX_NOTEBOOKS, ids=lambda p: p.stem)
 def test_aeutil_is_imported_before_tensorflow(path):
     code = "\n".join(_src(c) for c in _cells(path) if c["cell_type"] == "code")
     aeutil_at = code.find("import aeutil")
@@ -76,12 +80,25 @@ def test_aeutil_is_imported_before_tensorflow(path):
         assert at == -1 or aeutil_at < at, f"{name} before import aeutil"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS + APPENDIX_NOTEBOOKS, ids=lambda p: p.stem)
 def test_house_rules_in_code(path):
     code = "\n".join(_src(c) for c in _cells(path) if c["cell_type"] == "code")
     for forbidden in ("sys.path.append", "sys.path.insert", "plt.show()", "np.random.seed(",
                       "tensorflow.keras", "font.family"):
         assert forbidden not in code, f"{path.name}: {forbidden}"
+
+
+def test_the_engine_appendix_is_a_notebook_in_the_toc():
+    assert ROOT / "book" / "engine.ipynb" in APPENDIX_NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", APPENDIX_NOTEBOOKS, ids=lambda p: p.stem)
+def test_appendix_notebooks_run_without_tensorflow(path):
+    # an appendix runs in every build: it stays quick (NumPy only, no Keras model)
+    code = "\n".join(_src(c) for c in _cells(path) if c["cell_type"] == "code")
+    for name in ("keras", "tensorflow", "aeutil._keras", "aeutil.model"):
+        pattern = rf"^\s*(?:import|from)\s+{re.escape(name)}\b"
+        assert not re.search(pattern, code, flags=re.M), f"{path.name}: imports {name}"
 
 
 def _figure_cells(path: Path) -> list[dict]:

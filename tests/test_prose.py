@@ -1,6 +1,7 @@
 """The prose cannot contradict its outputs, and the book speaks with one voice.
 
-Checked on the sources (notebooks and book/*.md), before the build:
+Checked on the sources (the notebooks, chapters and notebook appendices, and book/*.md),
+before the build:
 
 - result-like numbers (decimals, percentages, numbers with thousands separators) are not typed
   into markdown cells: they are glued from the cell that computed them (``{glue:text}``);
@@ -26,8 +27,19 @@ from booktoc import book_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = book_documents()
-NOTEBOOKS = [ROOT / f"{d}.ipynb" for d in DOCS if d.startswith("notebooks/")]
-BOOK_PAGES = [ROOT / f"{d}.md" for d in DOCS if d.startswith("book/")]
+
+
+def _source(doc: str) -> Path:
+    """The source of a toc entry: its notebook if it has one, else its Markdown page."""
+    notebook = ROOT / f"{doc}.ipynb"
+    return notebook if notebook.is_file() else ROOT / f"{doc}.md"
+
+
+# Every notebook of the book is checked like a chapter: the chapters in notebooks/ and the
+# appendices written as notebooks in book/ (book/engine.ipynb); the Markdown pages of book/
+# by the term checks.
+NOTEBOOKS = [_source(d) for d in DOCS if _source(d).suffix == ".ipynb"]
+BOOK_PAGES = [_source(d) for d in DOCS if _source(d).suffix == ".md"]
 # Chapters that only orient the reader and compute nothing they quote.
 NO_RESULTS = {"00_introduction"}
 # The appendix that exists to compare the book with the article.
