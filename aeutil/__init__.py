@@ -31,7 +31,8 @@ _EXPORTS = {
     "window_scores_to_points": "timeseries",
     "AutoEncoderUtil": "util",
     "AEUtilError": "validation", "ColumnNotFoundError": "validation",
-    "InvalidDataError": "validation", "ModelFileError": "validation",
+    "InvalidDataError": "validation", "InvalidTypeError": "validation",
+    "ModelFileError": "validation",
     "NotFittedError": "validation",
 }
 
@@ -74,6 +75,7 @@ __all__ = [
     "ColumnNotFoundError",
     "Evaluation",
     "InvalidDataError",
+    "InvalidTypeError",
     "ModelFileError",
     "NotFittedError",
     "evaluate",

@@ -37,16 +37,6 @@ def _refuse_sparse(X, source: str) -> None:
         )
 
 
-def _refuse_1d(X, source: str) -> None:
-    """1 次元の配列を、2 次元にする書き方を示すエラーで断る (列か行かを推測しない)。"""
-    if not isinstance(X, (pd.DataFrame, pd.Series)) and np.ndim(X) == 1:
-        raise InvalidDataError(
-            f"{source}が 1 次元の配列です (長さ {np.shape(X)[0]})。AutoEncoderDetector には "
-            "(行 × 列) の 2 次元で渡してください。1 列のデータなら X.reshape(-1, 1)、"
-            "1 行のデータなら X.reshape(1, -1) です。"
-        )
-
-
 class AutoEncoderDetector(BaseDetector):
     """再構成誤差で異常を見つけるオートエンコーダ (scikit-learn 互換)。
 
@@ -160,9 +150,8 @@ class AutoEncoderDetector(BaseDetector):
             学習済みの自分自身。
         """
         _refuse_sparse(X, "学習データ")
-        _refuse_1d(X, "学習データ")
         columns = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
-        data = to_matrix(X, source="学習データ")
+        data = to_matrix(X, source="学習データ", allow_1d=False)
         if columns is None:
             columns = [f"x{j}" for j in range(data.shape[1])]
         self._fit_matrix(data, columns)
@@ -247,11 +236,10 @@ class AutoEncoderDetector(BaseDetector):
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
         _refuse_sparse(X, "データ")
-        _refuse_1d(X, "データ")
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             data = to_matrix(X, list(self.feature_names_in_), source="データ")
         else:
-            data = to_matrix(X, source="データ")
+            data = to_matrix(X, source="データ", allow_1d=False)
         if data.shape[1] != self.n_features_in_:
             raise InvalidDataError(
                 f"列の数が合いません: モデルは {self.n_features_in_} 列 "

@@ -287,6 +287,8 @@ class AutoEncoderUtil:
         detector = self.detector
         if isinstance(X, pd.DataFrame):
             return engine.score(detector.network_, to_matrix(X, detector.columns_, source="データ"))
+        if np.ndim(X) == 1:
+            X = np.reshape(X, (-1, 1))  # the article's 1-D data: one column, one value per row
         # float32, as the article's model.predict gave (the detector's own scores are float64)
         return engine.score(detector.network_, detector._matrix(X))
 

@@ -15,6 +15,7 @@ __all__ = [
     "AEUtilError",
     "ColumnNotFoundError",
     "InvalidDataError",
+    "InvalidTypeError",
     "NotFittedError",  # noqa: F822 - defined in aeutil.base, loaded on first use
     "ModelFileError",
     "as_column_list",
@@ -46,6 +47,13 @@ def __getattr__(name: str):
 
         return NotFittedError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class InvalidTypeError(InvalidDataError, TypeError):
+    """数値に変換する方法のない型の値 (辞書やリストなど) が入っているときのエラー。
+
+    :class:`InvalidDataError` の一種で、Python の慣習どおり ``TypeError`` でもあります。
+    """
 
 
 class ModelFileError(AEUtilError, ValueError):
@@ -206,6 +214,19 @@ def _objects_to_float(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return numbers, not_number, huge
 
 
+def _type_problem(value: object) -> str | None:
+    """``float(value)`` が型のせいで失敗するなら Python のエラーの文、そうでなければ ``None``。"""
+    if isinstance(value, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
+        return None  # unparsable text, or a type refused on purpose: a value problem
+    try:
+        float(value)
+    except TypeError as exc:
+        return str(exc)
+    except (ValueError, OverflowError):
+        return None
+    return None
+
+
 def _column_to_float32(
     col: pd.Series, label: str, source: str, describe: Callable[[int], str]
 ) -> np.ndarray:
@@ -244,7 +265,14 @@ def _column_to_float32(
         pos = int(np.argmax(bad))
         where = describe(pos)
         if not_number[pos]:
-            problem = f"数値でない値があります: {where} の値 {_show(col.iloc[pos])}"
+            value = col.iloc[pos]
+            problem = f"数値でない値があります: {where} の値 {_show(value)}"
+            reason = _type_problem(value)
+            if reason is not None:
+                raise InvalidTypeError(
+                    f"{source}の{label} に{problem} (型 {type(value).__name__} は数値に変換できません。"
+                    f"Python のエラー: {reason})"
+                )
         elif np.isnan(numbers[pos]):
             problem = f"欠損値 (NaN・空欄) があります: {where}"
         elif huge[pos] or (too_large[pos] and np.isfinite(numbers[pos])):
@@ -271,6 +299,7 @@ def to_matrix(
     *,
     source: str = "データ",
     row_label: Callable[[int], str] | None = None,
+    allow_1d: bool = True,
 ) -> np.ndarray:
     """データを検査して ``float32`` の 2 次元配列 (行 × 特徴量) に変換する。
 
@@ -285,6 +314,9 @@ def to_matrix(
     row_label : callable, optional
         行の位置 (0 始まり) から、エラーメッセージで使う行の呼び名を作る関数
         (例: CSV ファイルの行番号 ``lambda i: f"{i + 2} 行目"``)。省略すると位置とインデックスで示す。
+    allow_1d : bool, default True
+        1 次元配列を 1 列のデータとして受け付けるか。``False`` なら、2 次元にする書き方を
+        示すエラーにする (列か行かを推測しない。scikit-learn の推定器の約束)。
 
     Returns
     -------
@@ -323,6 +355,11 @@ def to_matrix(
                 f"{source}を配列に変換できません (行ごとの長さがそろっていない、など)。"
                 "DataFrame か、形のそろった 2 次元配列を渡してください。"
             ) from None
+        if arr.ndim == 1 and not allow_1d:
+            raise InvalidDataError(
+                f"{source}が 1 次元の配列です (長さ {arr.shape[0]})。(行 × 列) の 2 次元で渡してください。"
+                "1 列のデータなら X.reshape(-1, 1)、1 行のデータなら X.reshape(1, -1) です。"
+            )
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:

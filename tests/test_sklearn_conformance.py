@@ -8,14 +8,18 @@ state (NumPy's legacy generator, ``random``, TensorFlow) as it found it.
 from __future__ import annotations
 
 import random
+import re
 import sys
 
-from aeutil import AutoEncoderDetector, InvalidDataError, NotFittedError
+from aeutil import AutoEncoderDetector, InvalidDataError, InvalidTypeError, NotFittedError
 
 import numpy as np
 import pytest
 from scipy import sparse
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+JA_TEXT = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 
 SCORERS = ("reconstruction_error", "score_samples", "decision_function")
 
@@ -113,3 +117,65 @@ def test_fit_leaves_the_global_random_state_alone(kwargs):
     else:
         # fit trains in NumPy: TensorFlow is not even imported, so its state cannot change
         assert "tensorflow" not in sys.modules
+
+
+# scikit-learn's own estimator checks. The four expected failures fail only because a check
+# matches scikit-learn's English error message, while aeutil's messages are Japanese: the
+# exception type and the behaviour (refusing the input, checking the feature count) are right.
+EXPECTED_FAILURES = {
+    # wants "X has 3 features, but ... is expecting 4 features as input" (aeutil: 列の数が合いません)
+    "check_n_features_in_after_fitting": "英語のメッセージ (列の数の検査は行っている)",
+    # wants ValueError "Complex data not supported" (aeutil: 複素数の列なので使えません)
+    "check_complex_data": "英語のメッセージ (複素数は ValueError で断っている)",
+    # wants "0 feature(s) (shape=(3, 0)) while a minimum of 1 is required" (aeutil: 空です)
+    "check_estimators_empty_data_messages": "英語のメッセージ (空のデータは ValueError で断っている)",
+    # wants "Reshape your data" (aeutil: 1 次元の配列です ... X.reshape(-1, 1))
+    "check_fit2d_predict1d": "英語のメッセージ (1 次元の配列は ValueError で断っている)",
+}
+
+
+@parametrize_with_checks(
+    [AutoEncoderDetector(epochs=2, n_models=1, batch_size=64)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILURES,
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _fitted_small() -> AutoEncoderDetector:
+    return AutoEncoderDetector(epochs=2, n_models=1, batch_size=64).fit(_data(d=4))
+
+
+# what each expected failure checks, done directly: the exception type scikit-learn asks for
+MESSAGE_ONLY = {
+    "check_n_features_in_after_fitting": lambda: _fitted_small().predict(_data(d=3)),
+    "check_complex_data": lambda: AutoEncoderDetector(epochs=1).fit(_data() + 1j),
+    "check_estimators_empty_data_messages": lambda: AutoEncoderDetector(epochs=1).fit(
+        np.empty((3, 0))
+    ),
+    "check_fit2d_predict1d": lambda: _fitted_small().predict(_data(d=4)[0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
+def test_expected_failures_are_message_only(name):
+    """Each expected failure raises the ValueError scikit-learn asks for, in Japanese."""
+    with pytest.raises(ValueError) as info:
+        MESSAGE_ONLY[name]()
+    assert isinstance(info.value, InvalidDataError)
+    assert JA_TEXT.search(str(info.value))
+    with pytest.raises(ValueError, match="空です"):
+        AutoEncoderDetector(epochs=1).fit(np.empty((0, 3)))
+
+
+def test_a_value_of_the_wrong_type_is_a_type_error():
+    X = _data().astype(object)
+    X[3, 1] = {"foo": "bar"}
+    with pytest.raises(InvalidTypeError, match="1 列目 に数値でない値があります: 3 行目") as info:
+        AutoEncoderDetector(epochs=1, n_models=1).fit(X)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, InvalidDataError)
+
+
+def test_a_one_dimensional_array_is_refused_with_the_fix():
+    with pytest.raises(InvalidDataError, match=r"1 次元の配列です \(長さ 60\).*reshape\(-1, 1\)"):
+        AutoEncoderDetector(epochs=1, n_models=1).fit(_data()[:, 0])
