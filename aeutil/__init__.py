@@ -3,9 +3,22 @@
 元の記事の ``AutoEncoderUtil`` と描画関数を、閾値の扱い・入力の標準化・保存・
 再現性を直したうえで提供します。``import aeutil`` しても matplotlib の設定は
 変わりません (日本語フォントは :func:`setup_japanese_font` で設定します)。
+
+``import aeutil`` は公開の名前を使うときに初めてそのモジュールを読み込むので、すぐに終わります
+(scikit-learn や TensorFlow は、それを使う関数やクラスを使ったときに読み込まれます)。
+するのは、TensorFlow のログを抑える環境変数 ``TF_CPP_MIN_LOG_LEVEL=3`` と
+``TF_ENABLE_ONEDNN_OPTS=0`` を、未設定のときだけ設定することだけです。
 """
 
 from __future__ import annotations
+
+import os
+
+# TensorFlow prints C++ log lines (oneDNN notices) when it is imported: keep them out of the
+# notebooks even when a chapter imports keras itself after ``import aeutil``. Only unset
+# variables are set (a user's own values win); aeutil._keras sets the same ones.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 __version__ = "0.1.0"
 
@@ -24,11 +37,11 @@ _EXPORTS = {
     "WindowAutoEncoder": "sequence",
     "threshold_best_f1": "thresholds", "threshold_fixed_fpr": "thresholds",
     "threshold_mean_std": "thresholds", "threshold_percentile": "thresholds",
-    "AnomalyInterval": "timeseries", "AnomalySpec": "timeseries", "EventReport": "timeseries",
-    "evaluate_events": "timeseries", "intervals_to_frame": "timeseries",
-    "make_windows": "timeseries", "plot_sensor_data": "timeseries",
-    "simulate_machine": "timeseries", "window_coverage": "timeseries",
-    "window_scores_to_points": "timeseries",
+    "AnomalyInterval": "timeseries", "AnomalySpec": "timeseries", "EventReport": "events",
+    "evaluate_events": "events", "intervals_to_frame": "timeseries",
+    "make_windows": "windows", "plot_sensor_data": "sensorplot",
+    "simulate_machine": "timeseries", "window_coverage": "windows",
+    "window_scores_to_points": "windows",
     "AutoEncoderUtil": "util",
     "AEUtilError": "validation", "ColumnNotFoundError": "validation",
     "InvalidDataError": "validation", "InvalidTypeError": "validation",

@@ -346,7 +346,7 @@ def train_network(
 ) -> TrainingResult:
     """ネットワークを NumPy で学習する (重みをその場で書き換える)。
 
-    引数の意味は :func:`aeutil.model.train_autoencoder` と同じです。
+    引数の意味は :func:`aeutil.kerastrain.train_autoencoder` と同じです。
     """
     check_training(epochs, batch_size, patience, optimizer)
     n = X.shape[0]

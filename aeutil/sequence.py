@@ -6,7 +6,7 @@
 → エンコーダ → 潜在表現 → デコーダ → 再構成 → 再構成誤差 (``ReconstructionError``、
 時刻とチャンネルのすべてで平均して窓ごとに 1 つ)
 
-学習は ``aeutil.model.train_autoencoder``、判定は ``aeutil.model.scorer_for``、
+学習は ``aeutil.kerastrain.train_autoencoder``、判定は ``aeutil.kerastrain.scorer_for``、
 保存と読み込みは ``aeutil.kerasfile`` をそのまま使います。Keras のモデルの組み立ては
 ``aeutil.window_model`` にあり、学習と読み込みのときにだけ読み込みます (TensorFlow を使うため)。閾値・標準化の値・チャンネル名は
 ``.keras`` ファイル 1 つに入ります。
@@ -52,7 +52,7 @@ def __getattr__(name: str):
 class WindowAutoEncoder(BaseDetector):
     """時系列の窓を再構成し、窓ごとの再構成誤差で異常を見つける。
 
-    窓は ``aeutil.timeseries.make_windows`` で作った ``(窓の数, window, チャンネル数)``
+    窓は ``aeutil.make_windows`` で作った ``(窓の数, window, チャンネル数)``
     の配列です。標準化の平均と標準偏差は、学習データのすべての窓・時刻にわたって
     チャンネルごとに計算します。閾値は学習データの窓の再構成誤差の
     ``threshold_percentile`` パーセンタイルです。窓は互いに重なっていて、異常でない区間でも
@@ -207,7 +207,7 @@ class WindowAutoEncoder(BaseDetector):
         mean, scale = standardization(data.reshape(-1, n_channels))
 
         from ._keras import tf
-        from .model import train_autoencoder
+        from .kerastrain import train_autoencoder
         from .window_model import build_window_autoencoder
 
         started = time.perf_counter()
@@ -241,7 +241,8 @@ class WindowAutoEncoder(BaseDetector):
         return self
 
     def _set_model(self, model) -> None:
-        from .model import metadata_layer, scorer_for
+        from .kerastrain import scorer_for
+        from .model import metadata_layer
 
         meta = metadata_layer(model)
         self.model_ = model

@@ -1,9 +1,8 @@
-"""時系列センサーデータ: 模擬データ・スライディングウィンドウ・イベント単位の評価。
+"""時系列センサーデータの模擬: 回転機械 (モーターで回すポンプ) の 4 つのセンサー。
 
-回転機械 (モーターで回すポンプ) の 4 つのセンサーを模擬する ``simulate_machine``、
-時系列を窓に切る ``make_windows``、窓ごとの再構成誤差を時刻ごとの異常度に戻す
-``window_scores_to_points``、異常の区間 (イベント) 単位で検知を評価する
-``evaluate_events`` をまとめています。
+正解の異常区間が分かっている時系列を ``simulate_machine`` で作ります。時系列を窓に切るのは
+:mod:`aeutil.windows`、異常の区間 (イベント) 単位の評価は :mod:`aeutil.events`、
+センサーと異常度の図は :func:`aeutil.plot_sensor_data` (:mod:`aeutil.sensorplot`) です。
 
 チャンネル名は、コードで扱いやすいよう ASCII で「量_単位」の形にそろえています
 (``vibration_mm_s`` など)。図に使う日本語の名前は ``CHANNEL_LABELS`` にあります。
@@ -11,17 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
-from .plotting import setup_japanese_font
-from .validation import ColumnNotFoundError, InvalidDataError, to_matrix
+from .validation import ColumnNotFoundError, InvalidDataError
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -30,15 +25,9 @@ __all__ = [
     "CHANNEL_LABELS",
     "AnomalySpec",
     "AnomalyInterval",
-    "EventReport",
     "default_anomalies",
     "simulate_machine",
     "intervals_to_frame",
-    "make_windows",
-    "window_coverage",
-    "window_scores_to_points",
-    "evaluate_events",
-    "plot_sensor_data",
 ]
 
 #: 模擬データのチャンネル (列名)。
@@ -419,240 +408,6 @@ def simulate_machine(
     return data, intervals
 
 
-def intervals_to_frame(
-    intervals: Iterable[AnomalyInterval], sampling_rate_hz: float | None = None
-) -> pd.DataFrame:
-    """異常区間の一覧を表 (DataFrame) にする。
-
-    Parameters
-    ----------
-    intervals : iterable of AnomalyInterval
-        異常区間。
-    sampling_rate_hz : float, optional
-        与えると、開始・終了の秒 (``start_s``, ``end_s``) の列も加える。
-
-    Returns
-    -------
-    pandas.DataFrame
-        列 ``start``, ``end`` (含まない), ``length``, ``kind``, ``kind_ja``, ``channel``。
-    """
-    items = _as_intervals(intervals, n_points=None)
-    frame = pd.DataFrame(
-        {
-            "start": [iv.start for iv in items],
-            "end": [iv.end for iv in items],
-            "length": [iv.length for iv in items],
-            "kind": [iv.kind for iv in items],
-            "kind_ja": [ANOMALY_KIND_LABELS.get(iv.kind, iv.kind) for iv in items],
-            "channel": [iv.channel for iv in items],
-        }
-    )
-    if sampling_rate_hz is not None:
-        frame["start_s"] = frame["start"] / float(sampling_rate_hz)
-        frame["end_s"] = frame["end"] / float(sampling_rate_hz)
-    return frame
-
-
-# --- sliding windows ---------------------------------------------------------
-
-
-def _window_starts(n: int, window: int, stride: int) -> np.ndarray:
-    starts = np.arange(0, n - window + 1, stride)
-    if starts[-1] != n - window:  # (n - window) % stride != 0: cover the tail
-        starts = np.append(starts, n - window)
-    return starts
-
-
-def make_windows(
-    values: pd.DataFrame | np.ndarray | Sequence,
-    window: int,
-    stride: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """時系列を、長さ ``window`` の窓に ``stride`` サンプルずつずらして切り出す。
-
-    窓の開始位置は ``0, stride, 2*stride, ...`` です。``(n - window) % stride != 0`` の
-    ときはそれだけでは最後の数サンプルがどの窓にも入らないので、**最後の点で終わる窓**
-    (開始位置 ``n - window``) を 1 つ追加します。この窓は 1 つ前の窓との間隔が ``stride``
-    より短くなりますが、これですべての点が少なくとも 1 つの窓に入ります。
-    時系列の末尾は監視ではいちばん新しいデータなので、取りこぼすわけにはいきません。
-
-    Parameters
-    ----------
-    values : pandas.DataFrame or array-like, shape (n, channels)
-        時系列。行が時刻、列がチャンネル。1 次元配列は 1 チャンネルとして扱う。
-        DataFrame なら全部の列を使う (必要な列だけを選んでから渡す)。
-    window : int
-        窓の長さ (サンプル数)。1 以上 ``n`` 以下。
-    stride : int, default 1
-        窓をずらす幅 (サンプル数)。1 以上 ``window`` 以下 (それより大きいと、窓の間の点が
-        どの窓にも入らない)。
-
-    Returns
-    -------
-    windows : numpy.ndarray, shape (n_windows, window, channels)
-        切り出した窓 (``float32``、元のデータとは共有しない新しい配列)。
-    starts : numpy.ndarray, shape (n_windows,)
-        各窓の開始位置 (サンプル番号)。窓 ``k`` は ``starts[k]`` から
-        ``starts[k] + window - 1`` までの点を含む。
-
-    Raises
-    ------
-    InvalidDataError
-        ``window`` や ``stride`` が不正 (``stride > window`` を含む)、データが窓より短い、
-        欠損値や数値でない値がある。
-    """
-    data = to_matrix(values, source="時系列データ")
-    n = data.shape[0]
-    window = _check_positive_int(window, "window")
-    stride = _check_positive_int(stride, "stride")
-    if window > n:
-        raise InvalidDataError(
-            f"窓の長さ window={window} が時系列の長さ {n} より長いので、窓を 1 つも作れません。"
-        )
-    if stride > window:
-        raise InvalidDataError(
-            f"stride={stride} が窓の長さ window={window} より大きいと、窓と窓の間の点が"
-            "どの窓にも入りません。stride は window 以下にしてください。"
-        )
-    starts = _window_starts(n, window, stride)
-    view = np.lib.stride_tricks.sliding_window_view(data, window, axis=0)  # (n-w+1, c, w)
-    windows = np.ascontiguousarray(view[starts].transpose(0, 2, 1))
-    return windows, starts
-
-
-def _check_starts(starts, window: int, n_points: int) -> np.ndarray:
-    window = _check_positive_int(window, "window")
-    n_points = _check_positive_int(n_points, "n_points")
-    arr = np.asarray(starts)
-    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-        raise InvalidDataError("starts は窓の開始位置 (整数) の 1 次元配列にしてください。")
-    if arr.size and (arr.min() < 0 or arr.max() + window > n_points):
-        raise InvalidDataError(
-            f"窓 (開始位置 {int(arr.min())}〜{int(arr.max())}、長さ {window}) が "
-            f"時系列の範囲 0〜{n_points - 1} からはみ出しています。"
-        )
-    return arr.astype(np.int64)
-
-
-def window_coverage(starts, window: int, n_points: int) -> np.ndarray:
-    """各時刻が、いくつの窓に含まれるかを数える。
-
-    Parameters
-    ----------
-    starts : array-like of int
-        窓の開始位置 (``make_windows`` の戻り値)。
-    window : int
-        窓の長さ。
-    n_points : int
-        時系列の長さ。
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_points,)
-        各時刻を含む窓の数 (``int64``)。0 の時刻はどの窓にも入っていない。
-    """
-    arr = _check_starts(starts, window, n_points)
-    diff = np.zeros(n_points + 1, dtype=np.int64)
-    np.add.at(diff, arr, 1)
-    np.add.at(diff, arr + window, -1)
-    return np.cumsum(diff[:-1])
-
-
-def window_scores_to_points(
-    window_scores,
-    starts,
-    window: int,
-    n_points: int,
-    how: str = "mean",
-) -> np.ndarray:
-    """窓ごとの異常度を、時刻ごとの異常度に戻す。
-
-    時刻 ``t`` の異常度は、``t`` を含むすべての窓
-    (``starts[k] <= t < starts[k] + window`` となる ``k``) の異常度の平均 (``how="mean"``)
-    または最大値 (``how="max"``) です。``make_windows`` で作った窓なら、末尾の点も含めて
-    すべての時刻が少なくとも 1 つの窓に入るので、すべての時刻に値がつきます。
-
-    Keras の公式サンプル「Timeseries anomaly detection using an Autoencoder」(keras.io) は、
-    時刻 ``i`` を「``i`` を含む窓のうち、``i`` から始まる窓を除いた残りがすべて異常」のときに
-    異常としています。そのうえ最初と最後の ``TIME_STEPS - 1`` 点はそもそも判定の対象に
-    入らないので、データの末尾で起きた異常は (窓には入っているのに) 決して見つかりません。
-    この関数は、点を含む窓を 1 つも落とさずに集計します。
-
-    Parameters
-    ----------
-    window_scores : array-like, shape (n_windows,)
-        窓ごとの異常度 (再構成誤差など)。
-    starts : array-like of int, shape (n_windows,)
-        各窓の開始位置。
-    window : int
-        窓の長さ。
-    n_points : int
-        時系列の長さ。
-    how : {"mean", "max"}, default "mean"
-        同じ時刻を含む窓の異常度のまとめ方。``"max"`` は異常の始まりに早く反応するが、
-        異常の前後の正常な点にも高い値が広がりやすい。
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_points,)
-        時刻ごとの異常度 (``float64``)。どの窓にも含まれない時刻は NaN。
-
-    Raises
-    ------
-    InvalidDataError
-        配列の長さが合わない、窓が時系列からはみ出す、``how`` が不正、異常度が有限でない。
-    """
-    if how not in ("mean", "max"):
-        raise InvalidDataError(f"how は 'mean' か 'max' にしてください (いまは {how!r})。")
-    scores = np.asarray(window_scores, dtype=np.float64)
-    arr = _check_starts(starts, window, n_points)
-    if scores.ndim != 1 or scores.shape[0] != arr.shape[0]:
-        raise InvalidDataError(
-            f"window_scores ({scores.shape}) と starts ({arr.shape}) の長さが合いません。"
-        )
-    if not np.isfinite(scores).all():
-        raise InvalidDataError("window_scores に欠損値 (NaN) か無限大があります。")
-    counts = window_coverage(arr, window, n_points)
-    if how == "mean":
-        # per-point sums, window offset by window offset (a cumulative sum of floats would drift)
-        sums = np.zeros(n_points, dtype=np.float64)
-        for offset in range(window):
-            np.add.at(sums, arr + offset, scores)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = sums / counts
-    else:
-        out = np.full(n_points, -np.inf)
-        for offset in range(window):
-            np.maximum.at(out, arr + offset, scores)
-    out[counts == 0] = np.nan
-    return out
-
-
-# --- event-level evaluation --------------------------------------------------
-
-
-@dataclass
-class EventReport:
-    """イベント (異常区間) 単位の評価結果。
-
-    Attributes
-    ----------
-    events : pandas.DataFrame
-        異常区間ごとの結果。列 ``start``, ``end``, ``kind``, ``channel``, ``caught``
-        (区間内の点が 1 つでも異常と判定されたか), ``first_flag`` (最初に判定された点、
-        なければ -1), ``delay_samples``, ``delay_s`` (区間の始まりから最初に判定される
-        までの遅れ。見逃しなら NaN)。
-    summary : dict
-        全体の指標。``n_events``, ``n_caught``, ``event_recall`` (見つけた区間の割合),
-        ``mean_delay_s`` (見つけた区間の遅れの平均), ``point_fpr`` (区間の外の正常な点のうち
-        異常と判定された割合), ``false_alarm_points``, ``false_alarm_episodes``
-        (区間に触れない、連続して判定された点のかたまりの数)。
-    """
-
-    events: pd.DataFrame
-    summary: dict = field(default_factory=dict)
-
-
 def _as_intervals(intervals, n_points: int | None) -> list[AnomalyInterval]:
     if isinstance(intervals, pd.DataFrame):
         missing = [c for c in ("start", "end") if c not in intervals.columns]
@@ -690,226 +445,35 @@ def _as_intervals(intervals, n_points: int | None) -> list[AnomalyInterval]:
     return items
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """連続して True の区間 (start, end) の一覧。end は含まない。"""
-    padded = np.concatenate(([False], flags, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
-def evaluate_events(
-    point_flags,
-    intervals,
-    *,
-    sampling_rate_hz: float = 1.0,
-    tolerance: int = 0,
-) -> EventReport:
-    """時刻ごとの判定を、異常区間 (イベント) 単位で評価する。
-
-    現場で知りたいのは「何点を当てたか」より「異常が起きたことに気づけたか、どれだけ
-    遅れたか、何回空振りの警報を出したか」です。
-
-    - 区間の中の点が 1 つでも異常と判定されていれば、その区間は **検知** されたとします。
-    - **遅れ** は、区間の始まりから、区間の中で最初に異常と判定された点までのサンプル数 (と秒)。
-    - **誤検知の回数** は、連続して異常と判定された点のかたまり (警報 1 回分) のうち、
-      どの区間 (``tolerance`` だけ前後に広げたもの) にも触れないものの数です。区間に
-      かかっているかたまりは、本物の異常への警報として数えます。
-    - **点の誤検知率** は、区間の外の点 (``tolerance`` で広げた部分を除く) のうち、
-      異常と判定された点の割合です。
+def intervals_to_frame(
+    intervals: Iterable[AnomalyInterval], sampling_rate_hz: float | None = None
+) -> pd.DataFrame:
+    """異常区間の一覧を表 (DataFrame) にする。
 
     Parameters
     ----------
-    point_flags : array-like of bool, shape (n_points,)
-        時刻ごとの判定 (True = 異常)。0/1 も使える。-1/1 のラベルは ``pred == -1`` で
-        変換してから渡す。
-    intervals : list of AnomalyInterval, list of (start, end[, kind, channel]) or DataFrame
-        正解の異常区間 (``end`` は含まない)。
-    sampling_rate_hz : float, default 1.0
-        サンプリング周波数。遅れを秒に直すのに使う。
-    tolerance : int, default 0
-        区間の前後に設ける猶予 (サンプル数)。窓で判定すると、異常の直前の点にも高い
-        異常度がつくことがあります。その部分を誤検知に数えないための幅です。
-
-    Returns
-    -------
-    EventReport
-        区間ごとの表 ``events`` と全体の指標 ``summary``。
-
-    Raises
-    ------
-    InvalidDataError
-        判定が真偽値でない、区間がデータからはみ出す、引数が不正。
-    """
-    raw = np.asarray(point_flags)
-    if raw.ndim != 1 or raw.size == 0:
-        raise InvalidDataError("point_flags は時刻ごとの判定 (真偽値) の 1 次元配列にしてください。")
-    if raw.dtype != bool:
-        if not np.issubdtype(raw.dtype, np.number) or not np.isin(raw, (0, 1)).all():
-            raise InvalidDataError(
-                "point_flags は真偽値 (True = 異常) か 0/1 にしてください。"
-                "-1/1 のラベルなら `pred == -1` で変換してから渡します。"
-            )
-    flags = raw.astype(bool)
-    n = flags.shape[0]
-    fs = float(sampling_rate_hz)
-    if not (np.isfinite(fs) and fs > 0):
-        raise InvalidDataError(f"sampling_rate_hz は正の数にしてください (いまは {sampling_rate_hz!r})。")
-    tol = _check_positive_int(tolerance, "tolerance", minimum=0)
-    items = _as_intervals(intervals, n)
-
-    inside = np.zeros(n, dtype=bool)
-    near = np.zeros(n, dtype=bool)
-    rows = []
-    for iv in items:
-        inside[iv.start : iv.end] = True
-        near[max(0, iv.start - tol) : min(n, iv.end + tol)] = True
-        hits = np.flatnonzero(flags[iv.start : iv.end])
-        caught = hits.size > 0
-        delay = int(hits[0]) if caught else np.nan
-        rows.append(
-            {
-                "start": iv.start,
-                "end": iv.end,
-                "kind": iv.kind,
-                "channel": iv.channel,
-                "caught": caught,
-                "first_flag": iv.start + int(hits[0]) if caught else -1,
-                "delay_samples": delay,
-                "delay_s": delay / fs if caught else np.nan,
-            }
-        )
-    events = pd.DataFrame(
-        rows,
-        columns=["start", "end", "kind", "channel", "caught", "first_flag", "delay_samples", "delay_s"],
-    )
-    outside = ~near
-    episodes = [(s, e) for s, e in _runs(flags) if not near[s:e].any()]
-    n_caught = int(events["caught"].sum()) if len(events) else 0
-    summary = {
-        "n_events": len(items),
-        "n_caught": n_caught,
-        "event_recall": n_caught / len(items) if items else np.nan,
-        "mean_delay_s": float(events["delay_s"].mean()) if n_caught else np.nan,
-        "point_fpr": float(flags[outside].mean()) if outside.any() else np.nan,
-        "false_alarm_points": int(flags[outside].sum()),
-        "false_alarm_episodes": len(episodes),
-    }
-    return EventReport(events=events, summary=summary)
-
-
-# --- plotting ----------------------------------------------------------------
-
-
-def plot_sensor_data(
-    data: pd.DataFrame,
-    intervals: Iterable[AnomalyInterval] | None = None,
-    *,
-    channels: Sequence[str] | None = None,
-    scores: dict[str, np.ndarray] | None = None,
-    threshold: float | None = None,
-    time_column: str = "time_s",
-    sampling_rate_hz: float | None = None,
-    title: str | None = None,
-    figsize: tuple[float, float] | None = None,
-) -> Figure:
-    """チャンネルと異常度を時間軸で縦に並べ、異常区間を色で塗って描く。
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        ``simulate_machine`` が返すような、時刻の列とチャンネルの列を持つ表。
-    intervals : iterable of AnomalyInterval, optional
-        塗りつぶす正解の異常区間 (種類ごとに色を変える)。スパイクのようなごく短い区間は、
-        見えるように横軸の幅の 0.4% まで広げて塗る。
-    channels : sequence of str, optional
-        描くチャンネル。省略すると ``CHANNELS`` のうち ``data`` にあるもの。
-        空のリストなら異常度だけを描く。
-    scores : dict of str to numpy.ndarray, optional
-        下に加えて描く時刻ごとの異常度 (名前 → 長さ ``len(data)`` の配列)。1 つにつき 1 段。
-    threshold : float, optional
-        異常度の段に引く閾値の線。
-    time_column : str, default "time_s"
-        横軸に使う列。なければサンプル番号を使う。
+    intervals : iterable of AnomalyInterval
+        異常区間。
     sampling_rate_hz : float, optional
-        区間 (サンプル番号) を秒に直すためのサンプリング周波数。省略すると時刻の列から推定する。
-    title : str, optional
-        図のタイトル。
-    figsize : tuple of float, optional
-        図の大きさ。
+        与えると、開始・終了の秒 (``start_s``, ``end_s``) の列も加える。
 
     Returns
     -------
-    matplotlib.figure.Figure
-        描いた図。
+    pandas.DataFrame
+        列 ``start``, ``end`` (含まない), ``length``, ``kind``, ``kind_ja``, ``channel``。
     """
-    setup_japanese_font()
-    if channels is None:
-        channels = [c for c in CHANNELS if c in data.columns]
-    channels = list(channels)
-    missing = [c for c in channels if c not in data.columns]
-    if missing:
-        raise ColumnNotFoundError(
-            f"データに列 {', '.join(map(repr, missing))} がありません。"
-            f"使える列: {', '.join(map(str, data.columns))}"
-        )
-    scores = dict(scores or {})
-    for name, values in scores.items():
-        if np.shape(values) != (len(data),):
-            raise InvalidDataError(
-                f"異常度 {name!r} の長さ {np.shape(values)} がデータの行数 {len(data)} と合いません。"
-            )
-    n_axes = len(channels) + len(scores)
-    if n_axes == 0:
-        raise InvalidDataError("描くもの (channels か scores) がありません。")
-    if time_column in data.columns:
-        x = data[time_column].to_numpy(dtype=float)
-        xlabel = "時間 [秒]" if time_column == "time_s" else time_column
-        if sampling_rate_hz is None:
-            step = np.median(np.diff(x)) if len(x) > 1 else 1.0
-            sampling_rate_hz = 1.0 / step if step > 0 else 1.0
-    else:
-        x = np.arange(len(data), dtype=float)
-        xlabel = "サンプル番号"
-        sampling_rate_hz = 1.0
-    fs = float(sampling_rate_hz)
-    x0 = x[0] if len(x) else 0.0
-    items = _as_intervals(intervals or [], len(data))
-
-    fig = Figure(figsize=figsize or (10, 1.6 * n_axes + 0.8), layout="constrained")
-    axes = fig.subplots(n_axes, 1, sharex=True, squeeze=False)[:, 0]
-    panels = [(c, data[c].to_numpy(dtype=float), False) for c in channels]
-    panels += [(name, np.asarray(v, dtype=float), True) for name, v in scores.items()]
-    # very short intervals (spikes) are widened so that they stay visible
-    min_width = 0.004 * (x[-1] - x[0]) if len(x) > 1 else 0.0
-    spans = []
-    for iv in items:
-        left, right = x0 + iv.start / fs, x0 + iv.end / fs
-        if right - left < min_width:
-            middle = (left + right) / 2
-            left, right = middle - min_width / 2, middle + min_width / 2
-        spans.append((left, right, _KIND_COLORS.get(iv.kind, "tab:red")))
-    for ax, (name, values, is_score) in zip(axes, panels, strict=True):
-        for left, right, color in spans:
-            ax.axvspan(left, right, color=color, alpha=0.25, linewidth=0)
-        ax.plot(x, values, color="tab:blue" if not is_score else "black", linewidth=0.6)
-        if is_score:
-            if threshold is not None:
-                ax.axhline(threshold, color="red", linestyle="--", linewidth=1.0)
-            ax.set_yscale("log")
-            ax.set_ylabel(name)
-        else:
-            ax.set_ylabel(CHANNEL_LABELS.get(name, name))
-        ax.grid(True, alpha=0.3)
-    axes[-1].set_xlabel(xlabel)
-    axes[-1].set_xlim(x[0], x[-1])
-    handles = [
-        Patch(color=_KIND_COLORS.get(k, "tab:red"), alpha=0.4, label=ANOMALY_KIND_LABELS.get(k, k))
-        for k in dict.fromkeys(iv.kind for iv in items)
-    ]
-    if threshold is not None and scores:
-        handles.append(Line2D([], [], color="red", linestyle="--", label="閾値"))
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=9)
-    if title:
-        fig.suptitle(title)
-    return fig
+    items = _as_intervals(intervals, n_points=None)
+    frame = pd.DataFrame(
+        {
+            "start": [iv.start for iv in items],
+            "end": [iv.end for iv in items],
+            "length": [iv.length for iv in items],
+            "kind": [iv.kind for iv in items],
+            "kind_ja": [ANOMALY_KIND_LABELS.get(iv.kind, iv.kind) for iv in items],
+            "channel": [iv.channel for iv in items],
+        }
+    )
+    if sampling_rate_hz is not None:
+        frame["start_s"] = frame["start"] / float(sampling_rate_hz)
+        frame["end_s"] = frame["end"] / float(sampling_rate_hz)
+    return frame

@@ -264,7 +264,8 @@ def _three_clusters():
 
 
 def _machine():
-    from aeutil.timeseries import make_windows, simulate_machine
+    from aeutil.timeseries import simulate_machine
+    from aeutil.windows import make_windows
 
     window, stride = 32, 4
     train_df, _ = simulate_machine(6000, seed=0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aeutil
 from aeutil.model import build_autoencoder, default_architecture, dense_chains
-from aeutil.timeseries import make_windows, simulate_machine
+from aeutil.timeseries import simulate_machine
+from aeutil.windows import make_windows
 
 import numpy as np
 import pytest

@@ -5,7 +5,8 @@ from __future__ import annotations
 import aeutil  # noqa: F401  (quiet TensorFlow before keras is imported)
 from aeutil import InvalidDataError, ModelFileError, NotFittedError
 from aeutil.sequence import WINDOW_MODEL_KINDS, WindowAutoEncoder
-from aeutil.timeseries import CHANNELS, make_windows, simulate_machine
+from aeutil.timeseries import CHANNELS, simulate_machine
+from aeutil.windows import make_windows
 
 import numpy as np
 import pytest

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import aeutil  # noqa: F401  (quiet TensorFlow before anything imports it)
 from aeutil import ColumnNotFoundError, InvalidDataError
+from aeutil.events import evaluate_events
+from aeutil.sensorplot import plot_sensor_data
 from aeutil.timeseries import (
     ANOMALY_KINDS,
     CHANNELS,
     AnomalyInterval,
     AnomalySpec,
-    evaluate_events,
     intervals_to_frame,
-    make_windows,
-    plot_sensor_data,
     simulate_machine,
-    window_coverage,
-    window_scores_to_points,
 )
+from aeutil.windows import make_windows, window_coverage, window_scores_to_points
 
 import numpy as np
 import pandas as pd

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aeutil
 from aeutil._keras import keras, tf
-from aeutil.model import _make_optimizer, build_autoencoder, train_autoencoder
+from aeutil.kerastrain import _make_optimizer, train_autoencoder
+from aeutil.model import build_autoencoder
 
 import numpy as np
 import pytest

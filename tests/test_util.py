@@ -224,7 +224,8 @@ def test_fit_and_predict_are_quiet(clusters, capfd):
 def test_window_models_score_one_value_per_window():
     """The error layer averages over time and channels; non-Dense models use the Keras path."""
     from aeutil._keras import keras
-    from aeutil.model import ReconstructionError, Standardize, scorer_for, train_autoencoder
+    from aeutil.kerastrain import scorer_for, train_autoencoder
+    from aeutil.model import ReconstructionError, Standardize
 
     rng = np.random.default_rng(0)
     windows = rng.normal(size=(64, 10, 3)).astype(np.float32)
@@ -259,13 +260,14 @@ def test_same_seed_gives_bit_identical_scores_and_other_seeds_do_not(clusters):
 
 def test_reused_training_graph_gives_the_same_result_as_a_fresh_one():
     """Non-Dense models (LSTM) share a compiled TensorFlow loop per shape; state is reset."""
-    from aeutil import model as model_module
+    from aeutil import kerastrain as model_module
 
     windows = np.random.default_rng(0).normal(size=(48, 6, 2)).astype(np.float32)
 
     def fit(lr: float) -> np.ndarray:
         from aeutil._keras import keras
-        from aeutil.model import ReconstructionError, Standardize, scorer_for, train_autoencoder
+        from aeutil.kerastrain import scorer_for, train_autoencoder
+        from aeutil.model import ReconstructionError, Standardize
 
         keras.utils.set_random_seed(3)
         inputs = keras.Input((6, 2))
@@ -301,7 +303,7 @@ def test_scale_of_the_data_is_not_baked_into_the_shared_graph(clusters):
 
 def test_scores_do_not_depend_on_how_the_rows_are_split(fitted):
     """Scoring rows one at a time, or in blocks of any size, gives bit-identical scores."""
-    from aeutil.model import SCORE_CHUNK_ROWS
+    from aeutil.engine import SCORE_CHUNK_ROWS
 
     X = aeutil.make_uniform_points(n=SCORE_CHUNK_ROWS + 1, seed=3).to_numpy(np.float32)
     whole = fitted.reconstruction_error(X)
@@ -329,7 +331,7 @@ def test_scoring_pool_is_made_again_in_a_forked_child(fitted):
     """A pool's threads do not survive fork: a child process must not wait for them forever."""
     import multiprocessing
 
-    from aeutil.model import SCORE_CHUNK_ROWS
+    from aeutil.engine import SCORE_CHUNK_ROWS
 
     X = aeutil.make_uniform_points(n=3 * SCORE_CHUNK_ROWS, seed=5).to_numpy(np.float32)
     expected = fitted.reconstruction_error(X)  # the parent's pool exists now
