@@ -152,32 +152,47 @@ def plot_autoencoder_diagram(
             raise ValueError(f"labels の数 ({len(names)}) が層の数 ({len(sizes)}) と合いません。")
 
     setup_japanese_font()
-    n_layers = len(sizes)
-    tallest = max(sizes)
+    n_layers, tallest = len(sizes), max(sizes)
     xs = [i * _X_STEP for i in range(n_layers)]
-
-    def ys(size: int) -> list[float]:
-        return [(size - 1) / 2 * _Y_STEP - k * _Y_STEP for k in range(size)]
-
     half_height = (tallest - 1) / 2 * _Y_STEP
-    label_y = half_height + _RADIUS + 0.45
     fig = Figure(figsize=(1.75 * n_layers + 0.8, 0.42 * tallest + 2.6), layout="constrained")
     ax = fig.add_subplot()
+    _draw_edges(ax, xs, sizes)
+    _draw_bottleneck_box(ax, xs[code], sizes[code])
+    label_y = half_height + _RADIUS + 0.45
+    _draw_layers(ax, xs, sizes, roles, names, code, label_y, half_height)
+    arrow_y = -half_height - 1.05
+    _draw_flow(ax, xs, code, arrow_y)
+    margin = 0.9
+    ax.set_xlim(xs[0] - margin, xs[-1] + margin)
+    ax.set_ylim(arrow_y - 0.75, label_y + 0.95)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return fig
 
+
+def _ys(size: int) -> list[float]:
+    """縦一列に並べた ``size`` 個のニューロンの y 座標 (中央が 0)。"""
+    return [(size - 1) / 2 * _Y_STEP - k * _Y_STEP for k in range(size)]
+
+
+def _draw_edges(ax, xs: list[float], sizes: list[int]) -> None:
     # edges first (below the neurons): one LineCollection per pair of layers
-    for i in range(n_layers - 1):
+    for i in range(len(sizes) - 1):
         segments = [
-            [(xs[i], y0), (xs[i + 1], y1)] for y0 in ys(sizes[i]) for y1 in ys(sizes[i + 1])
+            [(xs[i], y0), (xs[i + 1], y1)] for y0 in _ys(sizes[i]) for y1 in _ys(sizes[i + 1])
         ]
         ax.add_collection(
             LineCollection(segments, colors="#7a8799", linewidths=0.7, alpha=0.55, zorder=1)
         )
 
+
+def _draw_bottleneck_box(ax, x: float, size: int) -> None:
     # highlight the bottleneck with a rounded box behind its neurons
-    code_half = (sizes[code] - 1) / 2 * _Y_STEP + _RADIUS + 0.18
+    code_half = (size - 1) / 2 * _Y_STEP + _RADIUS + 0.18
     ax.add_patch(
         FancyBboxPatch(
-            (xs[code] - _RADIUS - 0.18, -code_half),
+            (x - _RADIUS - 0.18, -code_half),
             2 * (_RADIUS + 0.18),
             2 * code_half,
             boxstyle="round,pad=0.05,rounding_size=0.25",
@@ -190,14 +205,15 @@ def plot_autoencoder_diagram(
         )
     )
 
+
+def _draw_layers(ax, xs, sizes, roles, names, code: int, label_y: float, half_height: float):
     for i, size in enumerate(sizes):
-        color = _COLORS[roles[i]]
-        for y in ys(size):
+        for y in _ys(size):
             ax.add_patch(
                 Circle(
                     (xs[i], y),
                     _RADIUS,
-                    facecolor=color,
+                    facecolor=_COLORS[roles[i]],
                     edgecolor="#2f3b4c",
                     linewidth=1.1,
                     zorder=2,
@@ -205,61 +221,26 @@ def plot_autoencoder_diagram(
             )
         # IPAex Gothic has no bold face (matplotlib would log a warning): use colour instead
         ax.text(
-            xs[i],
-            label_y,
-            names[i],
-            ha="center",
-            va="bottom",
-            fontsize=11,
-            color="#b35900" if i == code else "black",
-            linespacing=1.2,
+            xs[i], label_y, names[i], ha="center", va="bottom", fontsize=11,
+            color="#b35900" if i == code else "black", linespacing=1.2,
         )
         ax.text(
-            xs[i],
-            -half_height - 0.45,
-            f"{size} 個",
-            ha="center",
-            va="top",
-            fontsize=9.5,
+            xs[i], -half_height - 0.45, f"{size} 個", ha="center", va="top", fontsize=9.5,
             color="#44505f",
         )
 
-    # the flow: compress on the left half, restore on the right half
-    arrow_y = -half_height - 1.05
-    ax.annotate(
-        "",
-        xy=(xs[code] - 0.3, arrow_y),
-        xytext=(xs[0], arrow_y),
-        arrowprops={"arrowstyle": "-|>", "color": "#33507a", "linewidth": 1.6},
-    )
-    ax.text(
-        (xs[0] + xs[code]) / 2,
-        arrow_y - 0.12,
-        "エンコード（圧縮）",
-        ha="center",
-        va="top",
-        fontsize=10,
-        color="#33507a",
-    )
-    ax.annotate(
-        "",
-        xy=(xs[-1], arrow_y),
-        xytext=(xs[code] + 0.3, arrow_y),
-        arrowprops={"arrowstyle": "-|>", "color": "#2f7a45", "linewidth": 1.6},
-    )
-    ax.text(
-        (xs[code] + xs[-1]) / 2,
-        arrow_y - 0.12,
-        "デコード（復元）",
-        ha="center",
-        va="top",
-        fontsize=10,
-        color="#2f7a45",
-    )
 
-    margin = 0.9
-    ax.set_xlim(xs[0] - margin, xs[-1] + margin)
-    ax.set_ylim(arrow_y - 0.75, label_y + 0.95)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    return fig
+def _draw_flow(ax, xs: list[float], code: int, arrow_y: float) -> None:
+    # the flow: compress on the left half, restore on the right half
+    for start, end, text, color in (
+        (xs[0], xs[code] - 0.3, "エンコード（圧縮）", "#33507a"),
+        (xs[code] + 0.3, xs[-1], "デコード（復元）", "#2f7a45"),
+    ):
+        ax.annotate(
+            "",
+            xy=(end, arrow_y),
+            xytext=(start, arrow_y),
+            arrowprops={"arrowstyle": "-|>", "color": color, "linewidth": 1.6},
+        )
+        middle = (start + end) / 2  # the arrow's middle
+        ax.text(middle, arrow_y - 0.12, text, ha="center", va="top", fontsize=10, color=color)
