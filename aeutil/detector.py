@@ -272,6 +272,29 @@ class AutoEncoderDetector(BaseDetector):
         # scikit-learn's convention: scores are float64. The cast up is exact.
         return engine.score(self.network_, data).astype(np.float64)
 
+    def feature_contributions(self, X) -> np.ndarray:
+        """行ごと・列ごとの寄与度 (どの列が異常度を押し上げたか)。
+
+        異常度 (再構成誤差) は、標準化した空間での二乗誤差を列とネットワークについて平均したもの
+        なので、列 :math:`j` の寄与度を
+
+        .. math:: c_j = \\frac{1}{M d} \\sum_{m=1}^{M} (\\hat z_{mj} - z_j)^2
+
+        (:math:`d` は列の数、:math:`M` はネットワークの数) とすると、寄与度はすべて 0 以上で、
+        行ごとの和がちょうどその行の異常度 (:meth:`reconstruction_error`) になります。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            判定するデータ (学習時と同じ列数)。
+
+        Returns
+        -------
+        numpy.ndarray
+            形 ``(行数, 列数)`` の寄与度 (``float64``)。列の順は学習時と同じ (``columns_``)。
+        """
+        return engine.contributions(self.network_, self._matrix(X))
+
     def reconstruct(self, X) -> np.ndarray:
         """ネットワークごとの再構成を、元の単位で返す 。
 

@@ -32,6 +32,7 @@ __all__ = [
     "backward",
     "check_activation",
     "check_optimizer",
+    "contributions",
     "forward",
     "reconstruct",
     "score",
@@ -422,6 +423,46 @@ def score(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
     out = np.empty(X.shape[0], dtype=np.float32)
     for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
         _score_block(network, X, start, out)
+    return out
+
+
+def _member_squares(network: DenseNetwork, block: np.ndarray, dtype) -> np.ndarray:
+    """列ごとの二乗誤差をネットワークについて平均し、列の数で割ったもの (``float64``)。"""
+    z = (block.astype(dtype, copy=False) - network.mean) / network.scale
+    total = np.zeros(z.shape, dtype=np.float64)
+    for layers in network.members:
+        diff = forward(layers, z, dtype=dtype) - z
+        total += np.square(diff, dtype=np.float64)
+    return total / (len(network.members) * z.shape[1])
+
+
+def contributions(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
+    """列ごとの寄与度 (``float64``、形は ``(行数, 列数)``)。
+
+    異常度は、標準化した空間での二乗誤差を列 (:math:`d` 個) とネットワーク (:math:`M` 個)
+    について平均したものです。
+
+    .. math::
+
+        e(x) = \\frac{1}{M} \\sum_{m=1}^{M} \\frac{1}{d} \\sum_{j=1}^{d}
+               (\\hat z_{mj} - z_j)^2
+             = \\sum_{j=1}^{d} c_j, \\qquad
+        c_j = \\frac{1}{M d} \\sum_{m=1}^{M} (\\hat z_{mj} - z_j)^2 \\ge 0
+
+    なので、列 :math:`j` の寄与度 :math:`c_j` は 0 以上で、行ごとの和が異常度
+    (:func:`score`) に等しくなります (:func:`score` は ``float32`` で足すので、
+    その丸めの範囲で)。``float32`` であふれる行は ``float64`` で計算し直します。
+    """
+    X = np.asarray(X, dtype=np.float32)
+    out = np.empty(X.shape, dtype=np.float64)
+    for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
+        block = X[start : start + SCORE_CHUNK_ROWS]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            parts = _member_squares(network, block, np.float32)
+            bad = ~np.isfinite(parts).all(axis=1)
+            if bad.any():
+                parts[bad] = _member_squares(network, block[bad], np.float64)
+        out[start : start + len(block)] = parts
     return out
 
 

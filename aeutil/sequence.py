@@ -246,6 +246,7 @@ class WindowAutoEncoder(BaseDetector):
 
         meta = metadata_layer(model)
         self.model_ = model
+        self._reconstructor = None  # built on first use of feature_contributions
         self._scorer = scorer_for(model)
         self.channels_ = list(meta.columns)
         self.n_channels_ = len(meta.columns)
@@ -278,6 +279,46 @@ class WindowAutoEncoder(BaseDetector):
         self._check_fitted()
         data = self._windows(windows, "データ", self.n_channels_)
         return self._scorer(data).astype(np.float64)
+
+    def feature_contributions(self, windows, *, batch_size: int = 1024) -> np.ndarray:
+        """窓ごと・時刻ごと・チャンネルごとの寄与度。
+
+        窓の異常度 (再構成誤差) は、標準化した空間での二乗誤差を時刻 (``window`` 個) と
+        チャンネル (:math:`d` 個) について平均したものです。時刻 :math:`t`・チャンネル
+        :math:`j` の寄与度を :math:`(\\hat z_{tj} - z_{tj})^2 / (\\text{window} \\cdot d)`
+        とすると、すべて 0 以上で、窓ごとの和がその窓の異常度
+        (:meth:`reconstruction_error`) になります (``float32`` の丸めの範囲で)。
+        時刻ごとの値にするには :func:`aeutil.windows.contributions_to_points` を使います。
+
+        Parameters
+        ----------
+        windows : array-like, shape (n_windows, window, n_channels)
+            判定する窓。
+        batch_size : int, default 1024
+            一度に計算する窓の数 (メモリの使用量を抑えるため)。
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_windows, window, n_channels)
+            寄与度 (``float64``)。
+        """
+        self._check_fitted()
+        data = self._windows(windows, "データ", self.n_channels_)
+        if self._reconstructor is None:
+            from ._keras import keras
+
+            model = self.model_
+            self._reconstructor = keras.Model(
+                model.input,
+                [model.get_layer("standardize").output, model.get_layer("reconstruction").output],
+            )
+        out = np.empty(data.shape, dtype=np.float64)
+        scale = 1.0 / (data.shape[1] * data.shape[2])
+        for start in range(0, len(data), int(batch_size)):
+            z, z_hat = self._reconstructor(data[start : start + int(batch_size)], training=False)
+            diff = np.asarray(z_hat, dtype=np.float64) - np.asarray(z, dtype=np.float64)
+            out[start : start + len(diff)] = diff * diff * scale
+        return out
 
     def _anomaly_scores(self, windows) -> np.ndarray:
         return self.reconstruction_error(windows)

@@ -255,6 +255,33 @@ class AutoEncoderUtil:
         y_pred = np.where(loss.astype(np.float64) > used, -1, 1)
         return y_pred, loss, used
 
+    def contributions(
+        self, column: str | Sequence[str], df: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """行ごと・列ごとの寄与度を、列名の付いた表で返す。
+
+        寄与度は、その列の再構成の二乗誤差 (標準化した空間、ネットワークについて平均) を
+        列の数で割ったものです。すべて 0 以上で、行ごとの和がその行の再構成誤差
+        (:meth:`predict` の ``loss``) になります
+        (:meth:`AutoEncoderDetector.feature_contributions` と同じ値)。
+
+        Parameters
+        ----------
+        column : str or list of str
+            判定に使う列名。学習したときと同じ列を同じ順で指定する。
+        df : pandas.DataFrame, optional
+            判定するデータ。省略すると ``self.df`` を使う。
+
+        Returns
+        -------
+        pandas.DataFrame
+            行は ``df`` と同じインデックス、列は学習に使った列名。
+        """
+        frame = self.df if df is None else df
+        data = self._matrix_for(column, df)
+        values = engine.contributions(self.detector.network_, data)
+        return pd.DataFrame(values, index=frame.index, columns=list(self.detector.columns_))
+
     def set_threshold(self, threshold: float) -> AutoEncoderUtil:
         """閾値を置き換える。以後の ``predict`` と ``save_model`` に反映される。
 

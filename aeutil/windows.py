@@ -15,7 +15,12 @@ import pandas as pd
 from .timeseries import _check_positive_int
 from .validation import InvalidDataError, to_matrix
 
-__all__ = ["make_windows", "window_coverage", "window_scores_to_points"]
+__all__ = [
+    "contributions_to_points",
+    "make_windows",
+    "window_coverage",
+    "window_scores_to_points",
+]
 
 # --- sliding windows ---------------------------------------------------------
 
@@ -192,4 +197,47 @@ def window_scores_to_points(
     return out
 
 
-# --- event-level evaluation --------------------------------------------------
+def contributions_to_points(contributions, starts, n_points: int) -> np.ndarray:
+    """窓の寄与度 (:meth:`aeutil.WindowAutoEncoder.feature_contributions`) を時刻ごとに戻す。
+
+    時刻 ``t``・チャンネル ``j`` の値は、``t`` を含むすべての窓での、その時刻・そのチャンネルの
+    二乗誤差 (標準化した空間) をチャンネルの数で割ったものの平均です。窓の中の時刻ごとの寄与度を
+    窓の長さ倍したもの、と言っても同じです。行ごとの和は「その時刻の、チャンネルについて平均した
+    二乗誤差」で、窓の異常度を時刻に戻した :func:`window_scores_to_points` の値とは一般に一致しません
+    (窓の異常度は窓の中のすべての時刻の平均だからです)。センサーと時刻のどこで再構成が
+    外れているかを見るための値です。
+
+    Parameters
+    ----------
+    contributions : array-like, shape (n_windows, window, n_channels)
+        窓ごとの寄与度。
+    starts : array-like of int, shape (n_windows,)
+        各窓の開始位置。
+    n_points : int
+        時系列の長さ。
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_points, n_channels)
+        時刻ごと・チャンネルごとの値 (``float64``)。どの窓にも含まれない時刻は NaN。
+    """
+    values = np.asarray(contributions, dtype=np.float64)
+    if values.ndim != 3:
+        raise InvalidDataError(
+            f"contributions は (窓の数, 時刻, チャンネル) の 3 次元配列にしてください (いまの形: {values.shape})。"
+        )
+    n_windows, window, n_channels = values.shape
+    arr = _check_starts(starts, window, n_points)
+    if arr.shape[0] != n_windows:
+        raise InvalidDataError(
+            f"contributions の窓の数 ({n_windows}) と starts の長さ ({arr.shape[0]}) が合いません。"
+        )
+    sums = np.zeros((n_points, n_channels), dtype=np.float64)
+    for offset in range(window):
+        np.add.at(sums, arr + offset, values[:, offset, :] * window)
+    counts = window_coverage(arr, window, n_points)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / counts[:, None]
+    out[counts == 0] = np.nan
+    return out
+
