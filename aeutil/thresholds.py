@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 from .validation import InvalidDataError
 
@@ -313,6 +312,9 @@ def threshold_best_f1(scores, labels) -> float:
         raise InvalidDataError(
             f"scores ({s.size} 個) と labels ({y.size} 個) の長さが合いません。"
         )
+    # scikit-learn only here: fitting (which uses threshold_percentile) stays free of it
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, candidates = precision_recall_curve(y, s)
     # precision[i], recall[i] belong to the rule scores >= candidates[i]; the last pair
     # (precision 1, recall 0) has no threshold and is dropped
