@@ -1,4 +1,4 @@
-"""CSV ファイルの読み込み (:func:`read_csv`) と、文字コードの名前の扱い。"""
+"""CSV ファイルの読み込み (:func:`read_csv`)。文字コードの扱いは :mod:`aeutil.charset`。"""
 
 from __future__ import annotations
 
@@ -10,85 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from .charset import bom_encoding, normalize_encoding, suggest_encoding, undecodable_where
 from .validation import InvalidDataError
 
 __all__ = ["read_csv", "normalize_encoding"]
 
-_SHIFT_JIS_ALIASES = {"shift-jis", "shift_jis", "shiftjis", "sjis", "s-jis", "s_jis", "x-sjis"}
 _READ_BLOCK = 1 << 20
-_UTF8_BOM = codecs.BOM_UTF8
-_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also the start of UTF-32 LE/BE BOMs
-_ENCODING_CANDIDATES = (("utf-8-sig", "utf-8"), ("cp932", "shift-jis"), ("euc-jp", "euc-jp"))
-
-
-def normalize_encoding(encoding: str) -> str:
-    """文字コード名を、実際に使うコーデック名にそろえる。
-
-    Excel が「Shift-JIS」として保存する CSV には、①・㈱・髙 のような
-    Windows 独自の文字 (CP932 にだけある文字) が入ることがあります。
-    純粋な Shift_JIS のコーデックではこれらを読めないため、Shift-JIS 系の名前は
-    上位互換の ``cp932`` に読み替えます。``utf-8`` は BOM 付きも読めるよう
-    ``utf-8-sig`` に読み替えます。
-
-    Parameters
-    ----------
-    encoding : str
-        利用者が指定した文字コード名。
-
-    Returns
-    -------
-    str
-        Python のコーデック名。
-    """
-    key = encoding.strip().lower()
-    if key in _SHIFT_JIS_ALIASES:
-        return "cp932"
-    if key in {"utf-8", "utf8", "utf_8"}:
-        return "utf-8-sig"
-    return encoding
-
-
-# --- CSV ----------------------------------------------------------------------
-
-
-def _first_undecodable_line(path: Path, codec: str) -> int | None:
-    """ファイルを ``codec`` で先頭から読み、最初に読めない場所の行番号を返す (読めれば None)。"""
-    decoder = codecs.getincrementaldecoder(codec)()
-    line = 1
-    with path.open("rb") as handle:
-        while block := handle.read(_READ_BLOCK):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                return line + block[: max(exc.start, 0)].count(b"\n")
-            except UnicodeError:  # UTF-16/32 without a BOM
-                return line
-            line += block.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeError:
-            return line
-    return None
-
-
-def _bom_encoding(head: bytes) -> str | None:
-    """先頭の BOM から分かる文字コード (``encoding=`` に書く値) を返す。"""
-    if head.startswith(_UTF8_BOM):
-        return "utf-8"
-    if head.startswith(_UTF16_BOMS):
-        return "utf-16"
-    return None
-
-
-def _suggest_encoding(path: Path, tried: str) -> str:
-    with path.open("rb") as handle:
-        by_bom = _bom_encoding(handle.read(4))
-    if by_bom is not None:
-        return by_bom
-    for candidate, label in _ENCODING_CANDIDATES:
-        if candidate != tried and _first_undecodable_line(path, candidate) is None:
-            return label
-    return "utf-8"
 
 
 def _check_csv_bytes(path: Path, encoding: str, codec_name: str) -> None:
@@ -100,7 +27,7 @@ def _check_csv_bytes(path: Path, encoding: str, codec_name: str) -> None:
     utf16_or_32 = codec_name.startswith(("utf-16", "utf-32"))
     with path.open("rb") as handle:
         head = handle.read(4)
-        by_bom = _bom_encoding(head)
+        by_bom = bom_encoding(head)
         wrong_bom = (by_bom == "utf-8" and not codec_name.startswith("utf-8")) or (
             by_bom == "utf-16" and not utf16_or_32
         )
@@ -217,11 +144,10 @@ def read_csv(file_name: str | os.PathLike, encoding: str = "shift-jis", **kwargs
             "行末に余分なコンマ (,) がないか、見出しの列が足りないかを確かめてください。"
         ) from None
     except UnicodeError:  # UnicodeDecodeError, or UTF-16/32 without a BOM
-        line = _first_undecodable_line(path, codec)
-        where = f" ({line} 行目付近)" if line is not None else ""
+        suggestion = suggest_encoding(path, codec, by_bom=True) or "utf-8"
         raise InvalidDataError(
-            f"{path} を文字コード {encoding!r} で読めませんでした{where}。"
-            f"encoding={_suggest_encoding(path, codec)!r} を指定して読み直してください。"
+            f"{path} を文字コード {encoding!r} で読めませんでした{undecodable_where(path, codec)}。"
+            f"encoding={suggestion!r} を指定して読み直してください。"
         ) from None
     except pd.errors.EmptyDataError:
         raise InvalidDataError(

@@ -2,7 +2,7 @@
 引き受けないファイル)。
 
 読み込みは Keras の安全モード (``safe_mode=True``) で行い、その前に
-:func:`aeutil.modelfile.check_archive` で zip の中身・形式のバージョン・層の種類・重みの大きさを、
+:func:`aeutil.modelcheck.check_archive` で zip の中身・形式のバージョン・層の種類・重みの大きさを、
 後に列名・閾値・標準化の値・重みを確かめます。
 """
 
@@ -16,17 +16,17 @@ import numpy as np
 
 from ._keras import keras
 from .engine import ACTIVATIONS
-from .files import create_temp, replace_atomically
+from .files import AtomicFile
 from .model import ReconstructionError, Standardize, activation_name, dense_chains, metadata_layer
-from .modelfile import (
+from .modelcheck import (
     FORMAT_VERSION,
-    _broken,
-    _future_version_error,
-    _not_ours,
-    _short,
+    broken,
     check_archive,
     check_source,
     check_target,
+    future_version_error,
+    not_ours,
+    short_message,
 )
 from .validation import ModelFileError
 
@@ -54,19 +54,13 @@ def save_keras_model(model: keras.Model, path: str | os.PathLike) -> Path:
         保存先のパス。
     """
     target = check_target(path)
-    tmp = create_temp(target.parent, target.stem, ".tmp.keras")
-    try:
+    with AtomicFile(target, ".tmp.keras") as out:
         with warnings.catch_warnings():
             # Keras 3.15 converts its variables with np.array(x, copy=False), which
             # NumPy 2 reports as deprecated; harmless and outside our control.
             warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
-            model.save(tmp)
-        replace_atomically(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
-
+            model.save(out.path)
+        return out.commit()
 
 
 def _check_metadata(model: keras.Model, source: Path) -> None:
@@ -76,34 +70,34 @@ def _check_metadata(model: keras.Model, source: Path) -> None:
     except ValueError:
         meta = None
     if not isinstance(meta, ReconstructionError):
-        raise _not_ours(source, "再構成誤差の層 'anomaly_score' がありません")
+        raise not_ours(source, "再構成誤差の層 'anomaly_score' がありません")
     if meta.format_version > FORMAT_VERSION:
-        raise _future_version_error(source, meta.format_version)
+        raise future_version_error(source, meta.format_version)
     n_inputs = model.input_shape[-1] if isinstance(model.input_shape, tuple) else None
     columns = meta.columns
     if not columns or len(columns) != n_inputs or len(set(columns)) != len(columns):
-        raise _broken(
+        raise broken(
             source, f"列名 {columns!r} が入力の列の数 ({n_inputs}) と合わないか、重複しています"
         )
     threshold = meta.threshold
     if threshold is None or not np.isfinite(threshold) or threshold < 0:
-        raise _broken(source, f"閾値 {threshold!r} が 0 以上の有限の値ではありません")
+        raise broken(source, f"閾値 {threshold!r} が 0 以上の有限の値ではありません")
     if not 0.0 < meta.threshold_percentile <= 100.0:
-        raise _broken(source, f"閾値のパーセンタイル {meta.threshold_percentile!r} が正しくありません")
+        raise broken(source, f"閾値のパーセンタイル {meta.threshold_percentile!r} が正しくありません")
     try:
         std = model.get_layer("standardize")
     except ValueError:
         std = None
     if not isinstance(std, Standardize):
-        raise _not_ours(source, "標準化の層 'standardize' がありません")
+        raise not_ours(source, "標準化の層 'standardize' がありません")
     for label, values in (("平均", std.mean), ("標準偏差", std.scale)):
         if values.shape != (n_inputs,) or not np.isfinite(values).all():
-            raise _broken(source, f"標準化の{label}の値が正しくありません")
+            raise broken(source, f"標準化の{label}の値が正しくありません")
     if not (std.scale > 0).all():
-        raise _broken(source, "標準化の標準偏差に 0 以下の値があります")
+        raise broken(source, "標準化の標準偏差に 0 以下の値があります")
     for weight in model.weights:
         if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
-            raise _broken(source, f"重み {weight.path} に NaN か無限大があります")
+            raise broken(source, f"重み {weight.path} に NaN か無限大があります")
 
 
 def load_keras_model(path: str | os.PathLike) -> keras.Model:
@@ -142,7 +136,7 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
             model = keras.models.load_model(source, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many different types here
         raise ModelFileError(
-            f"{source} を aeutil のモデルとして読み込めませんでした: {_short(exc)}"
+            f"{source} を aeutil のモデルとして読み込めませんでした: {short_message(exc)}"
         ) from exc
     _check_metadata(model, source)
     return model

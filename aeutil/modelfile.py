@@ -1,4 +1,4 @@
-"""モデルファイル (``.keras``) の保存と読み込み。TensorFlow を使わずに書き、読み、確かめる。
+"""Dense 層だけのオートエンコーダのモデルファイル (``.keras``) を、TensorFlow を使わずに書き、読む。
 
 ``.keras`` ファイルは zip で、中身は ``metadata.json``・``config.json`` (モデルの構造と付帯情報)・
 ``model.weights.h5`` (重みの HDF5) の 3 つです。Dense 層だけのオートエンコーダ
@@ -6,7 +6,7 @@
 ``h5py`` で書き、同じように読みます (Keras でも読めることを ``tests/test_modelfile.py`` で確認)。
 
 読み込みでは、まず zip の中身・形式のバージョン・層の種類・重みの大きさを確かめ
-(:func:`check_archive`)、次に構造が aeutil の書く形とそっくり同じかを確かめます。
+(:func:`aeutil.modelcheck.check_archive`)、次に構造が aeutil の書く形とそっくり同じかを確かめます。
 この読み手が保証できないファイル (窓のモデル、別の版の Keras が書いたファイルなど) は、
 Keras の安全モードでの読み込み (:mod:`aeutil.kerasfile`) に回します。
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import time
 import zipfile
 from importlib import metadata as _metadata
@@ -26,254 +25,11 @@ import h5py
 import numpy as np
 
 from .engine import ACTIVATIONS
-from .files import create_temp, replace_atomically
+from .files import AtomicFile
+from .modelcheck import FORMAT_VERSION, broken, check_archive, check_source, check_target
 from .network import DenseNetwork
-from .validation import InvalidDataError, ModelFileError
 
 __all__ = ["FORMAT_VERSION", "check_archive", "save_network", "load_network"]
-
-FORMAT_VERSION = 1
-
-
-def check_target(path: str | os.PathLike) -> Path:
-    """保存先のパスを確かめる (拡張子 .keras、フォルダーがある)。"""
-    target = Path(path)
-    if target.suffix != ".keras":
-        raise InvalidDataError(f"モデルの保存先は拡張子 .keras にしてください: {target}")
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"保存先のフォルダーがありません: {target.parent}")
-    if target.is_dir():
-        raise InvalidDataError(f"モデルの保存先 {target} はフォルダーです。ファイル名を指定してください。")
-    return target
-
-
-def check_source(path: str | os.PathLike) -> Path:
-    """読み込むモデルファイルのパスを確かめる。"""
-    source = Path(path)
-    if source.is_dir():
-        raise ModelFileError(f"{source} はフォルダーです。モデルファイル (.keras) を指定してください。")
-    if not source.is_file():
-        raise FileNotFoundError(f"モデルファイルが見つかりません: {source}")
-    return source
-
-
-# --- checks before anything is loaded ----------------------------------------------------
-
-_ARCHIVE_ENTRIES = ("metadata.json", "config.json", "model.weights.h5")
-_MAX_CONFIG_BYTES = 64 << 20
-#: Declared weights may take at most this many times the file's size in memory: a file that
-#: Keras wrote holds every weight uncompressed, so an honest file never comes near it, and a
-#: forged config cannot make loading allocate gigabytes from a few kilobytes.
-_MAX_WEIGHT_EXPANSION = 16
-#: Layers found in models that aeutil builds (aeutil.model, aeutil.sequence). Lambda is let
-#: through to Keras, whose safe mode refuses it with a message that says why.
-_BUILTIN_LAYERS = {
-    "InputLayer", "Dense", "Flatten", "Reshape", "RepeatVector", "LSTM", "TimeDistributed",
-    "Conv1D", "Conv1DTranspose", "Lambda",
-}
-_AEUTIL_LAYERS = {"Standardize", "ReconstructionError"}
-
-
-def _short(exc: BaseException, limit: int = 600) -> str:
-    """例外のメッセージの最初の行 (Keras のメッセージは設定全体を含むことがあるので切り詰める)。"""
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    text = lines[0]
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _broken(source: Path, detail: str) -> ModelFileError:
-    return ModelFileError(
-        f"{source} はモデルファイルとして壊れています ({detail})。"
-        "保存し直すか、バックアップから戻してください。"
-    )
-
-
-def _not_ours(source: Path, detail: str) -> ModelFileError:
-    return ModelFileError(f"{source} は aeutil で保存したモデルではありません ({detail})。")
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _declared_weights(source: Path, layer: dict) -> int:
-    """層の設定から、作られる重みの数を求める (読み込む前に大きさを確かめるため)。"""
-    cls = layer.get("class_name")
-    config = layer.get("config")
-    if not isinstance(config, dict):
-        raise _broken(source, f"層 {cls} の設定がありません")
-    name = config.get("name", cls)
-    if cls == "TimeDistributed":
-        inner = config.get("layer")
-        if not isinstance(inner, dict) or inner.get("class_name") != "Dense":
-            raise _not_ours(source, f"層 {name!r} の中身が aeutil の使う層ではありません")
-        return _declared_weights(source, inner)
-    size_key = {"Dense": "units", "LSTM": "units", "Conv1D": "filters", "Conv1DTranspose": "filters"}
-    if cls not in size_key:
-        return 0
-    size = config.get(size_key[cls])
-    build = layer.get("build_config")
-    shape = build.get("input_shape") if isinstance(build, dict) else None
-    fan_in = shape[-1] if isinstance(shape, list) and shape else None
-    kernel = config.get("kernel_size", [1]) if cls.startswith("Conv1D") else [1]
-    if isinstance(kernel, int):
-        kernel = [kernel]
-    if not (
-        _positive_int(size)
-        and _positive_int(fan_in)
-        and isinstance(kernel, list)
-        and len(kernel) == 1
-        and _positive_int(kernel[0])
-    ):
-        raise _broken(source, f"層 {name!r} の大きさの設定が正しくありません")
-    if cls == "LSTM":
-        return 4 * size * (fan_in + size + 1)
-    return kernel[0] * fan_in * size + size
-
-
-def _check_layers(source: Path, layers: list, budget_bytes: int) -> None:
-    total = 0
-    for layer in layers:
-        if not isinstance(layer, dict):
-            raise _broken(source, "層の設定が正しくありません")
-        cls = layer.get("class_name")
-        registered = layer.get("registered_name")
-        module = layer.get("module")
-        if not isinstance(cls, str):
-            known = False
-        elif cls in _AEUTIL_LAYERS:
-            known = registered == f"aeutil>{cls}"
-        else:
-            known = (
-                cls in _BUILTIN_LAYERS
-                and registered in (None, cls)
-                and (module is None or (isinstance(module, str) and module.startswith("keras")))
-            )
-        if not known:
-            raise _not_ours(
-                source,
-                f"aeutil のモデルにない層 {cls!r} (モジュール {module!r}) があります",
-            )
-        total += _declared_weights(source, layer)
-    if 4 * total > budget_bytes:
-        raise _broken(
-            source,
-            f"設定では重みが {total:,} 個ありますが、ファイルの大きさ "
-            f"({budget_bytes // _MAX_WEIGHT_EXPANSION:,} バイト) ではとても入りきりません",
-        )
-
-
-def _future_version_error(source: Path, version: int) -> ModelFileError:
-    return ModelFileError(
-        f"{source} は新しいバージョンの aeutil で保存されたモデルです (ファイルの形式はバージョン {version})。"
-        f"いま使っている aeutil が読めるのは形式のバージョン {FORMAT_VERSION} までです。"
-        "aeutil を更新してから読み込んでください。"
-    )
-
-
-def check_archive(source: Path) -> tuple[dict, bytes]:
-    """Keras に渡す前に、zip の中身と config.json を確かめる (Keras のコードは使わない)。"""
-    size = source.stat().st_size
-    if size == 0:
-        raise ModelFileError(f"{source} は空のファイル (0 バイト) です。モデルファイルではありません。")
-    if not zipfile.is_zipfile(source):
-        with source.open("rb") as handle:
-            if handle.read(4) == b"PK\x03\x04":
-                # a zip's table of contents is at its end: this one was cut short
-                raise _broken(source, "zip の終わりがありません。ファイルが途中で切れています")
-        raise ModelFileError(
-            f"{source} は Keras のモデルファイル (.keras) ではありません (zip 形式ではありません)。"
-        )
-    try:
-        with zipfile.ZipFile(source) as archive:
-            names = archive.namelist()
-            if len(names) != len(set(names)):
-                raise _broken(source, "同じ名前の項目が zip の中に 2 つ以上あります")
-            if "config.json" not in names:
-                if not names:
-                    raise ModelFileError(
-                        f"{source} は空の zip ファイルです。モデルファイルではありません。"
-                    )
-                raise _broken(source, "モデルの構造 config.json がありません")
-            if "model.weights.h5" not in names:
-                raise _broken(source, "重み model.weights.h5 がありません")
-            extra = [name for name in names if name not in _ARCHIVE_ENTRIES]
-            if extra:
-                raise _not_ours(source, f"aeutil が書かない項目 {extra[0]!r} が入っています")
-            if archive.getinfo("config.json").file_size > _MAX_CONFIG_BYTES:
-                raise _broken(source, "config.json が大きすぎます")
-            if archive.getinfo("model.weights.h5").file_size > _MAX_WEIGHT_EXPANSION * size:
-                raise _broken(source, "model.weights.h5 の大きさがファイルの大きさと合いません")
-            raw = archive.read("config.json")  # checks the CRC-32 as well
-            weights = archive.read("model.weights.h5")
-    except ModelFileError:
-        raise
-    except Exception as exc:  # zipfile raises BadZipFile, EOFError, zlib.error, ...
-        found = re.search(r"Bad CRC-32 for file '(.+)'", str(exc))
-        if found:
-            raise _broken(
-                source, f"{found.group(1)} の中身がチェックサム (CRC-32) と合いません"
-            ) from None
-        raise _broken(source, f"zip として読めません: {_short(exc)}") from None
-    try:
-        config = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _broken(source, f"config.json が JSON として読めません: {type(exc).__name__}") from None
-    if not isinstance(config, dict):
-        raise _broken(source, "config.json の中身が JSON のオブジェクトではありません")
-    body = config.get("config")
-    layers = body.get("layers") if isinstance(body, dict) else None
-    if config.get("class_name") not in ("Functional", "Sequential") or not isinstance(layers, list):
-        kind = config.get("class_name")
-        raise _not_ours(source, f"モデルの種類 {kind!r} は aeutil のモデルの形ではありません")
-    metas = [
-        layer for layer in layers
-        if isinstance(layer, dict) and layer.get("class_name") == "ReconstructionError"
-    ]
-    if len(metas) > 1:
-        raise _not_ours(source, "再構成誤差の層が 2 つ以上あります")
-    if metas:
-        meta_config = metas[0].get("config")
-        version = meta_config.get("format_version", 1) if isinstance(meta_config, dict) else None
-        if not _positive_int(version):
-            raise _broken(source, f"ファイル形式のバージョン {version!r} が正しくありません")
-        if version > FORMAT_VERSION:
-            raise _future_version_error(source, version)
-    # models without the metadata layer go on to Keras: it refuses unsafe ones with its own
-    # message, and the check after loading names what is missing
-    _check_layers(source, layers, _MAX_WEIGHT_EXPANSION * size)
-    _check_weights(source, weights, _MAX_WEIGHT_EXPANSION * size)
-    return config, weights
-
-
-def _check_weights(source: Path, data: bytes, budget_bytes: int) -> None:
-    """重みの HDF5 が、Keras の書く形 (圧縮なしの数値の配列だけ) かを確かめる。
-
-    圧縮した配列は、小さなファイルから巨大な配列を作らせることができる (読み込みで
-    メモリーを使い果たす) ので、Keras が書かない形のものは読みません。
-    """
-    problems: list[str] = []
-    total = 0
-
-    def visit(name: str, item) -> None:
-        nonlocal total
-        if not isinstance(item, h5py.Dataset):
-            return
-        if item.external or item.is_virtual or item.chunks is not None or item.dtype.kind not in "fiu":
-            problems.append(name)
-            return
-        total += int(np.prod(item.shape, dtype=object)) * item.dtype.itemsize
-
-    try:
-        with h5py.File(io.BytesIO(data), "r") as weights:
-            weights.visititems(visit)
-    except Exception as exc:  # h5py raises OSError, KeyError, ValueError, ... on broken files
-        raise _broken(source, f"重み model.weights.h5 が読めません: {_short(exc)}") from None
-    if problems:
-        raise _broken(source, f"重み model.weights.h5 の {problems[0]!r} が Keras の書く形ではありません")
-    if total > budget_bytes:
-        raise _broken(source, "重み model.weights.h5 の配列の大きさがファイルの大きさと合いません")
-
 
 # --- the dense autoencoder's file, written and read without Keras -------------------------
 
@@ -407,17 +163,12 @@ def save_network(network: DenseNetwork, columns, threshold: float, threshold_per
     config = model_config(network, columns, threshold, threshold_percentile)
     meta = {"keras_version": _metadata.version("keras"),
             "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
-    tmp = create_temp(target.parent, target.stem, ".tmp.keras")
-    try:
-        with zipfile.ZipFile(tmp, "w") as archive:
+    with AtomicFile(target, ".tmp.keras") as out:
+        with zipfile.ZipFile(out.path, "w") as archive:
             archive.writestr("metadata.json", json.dumps(meta))
             archive.writestr("config.json", json.dumps(config))
             archive.writestr("model.weights.h5", _weights_bytes(network))
-        replace_atomically(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+        return out.commit()
 
 
 def _vouched_network(config: dict, weights: bytes):
@@ -472,25 +223,25 @@ def _check_content(network: DenseNetwork, meta: dict, source: Path) -> None:
     n_inputs = network.n_features
     columns = meta["columns"]
     if not columns or len(columns) != n_inputs or len(set(columns)) != len(columns):
-        raise _broken(
+        raise broken(
             source, f"列名 {columns!r} が入力の列の数 ({n_inputs}) と合わないか、重複しています"
         )
     threshold = meta["threshold"]
     if threshold is None or not np.isfinite(threshold) or threshold < 0:
-        raise _broken(source, f"閾値 {threshold!r} が 0 以上の有限の値ではありません")
+        raise broken(source, f"閾値 {threshold!r} が 0 以上の有限の値ではありません")
     if not 0.0 < meta["threshold_percentile"] <= 100.0:
-        raise _broken(source, f"閾値のパーセンタイル {meta['threshold_percentile']!r} が正しくありません")
+        raise broken(source, f"閾値のパーセンタイル {meta['threshold_percentile']!r} が正しくありません")
     for label, values in (("平均", network.mean), ("標準偏差", network.scale)):
         if not np.isfinite(values).all():
-            raise _broken(source, f"標準化の{label}の値が正しくありません")
+            raise broken(source, f"標準化の{label}の値が正しくありません")
     if not (network.scale > 0).all():
-        raise _broken(source, "標準化の標準偏差に 0 以下の値があります")
+        raise broken(source, "標準化の標準偏差に 0 以下の値があります")
     names = _dense_names(len(network.members[0]), len(network.members))
     for member, member_names in zip(network.members, names, strict=True):
         for (kernel, bias, _), name in zip(member, member_names, strict=True):
             for label, value in (("kernel", kernel), ("bias", bias)):
                 if not np.isfinite(value).all():
-                    raise _broken(source, f"重み {name}/{label} に NaN か無限大があります")
+                    raise broken(source, f"重み {name}/{label} に NaN か無限大があります")
 
 
 def load_network(path: str | os.PathLike):

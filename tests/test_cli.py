@@ -306,3 +306,81 @@ def test_error_row_with_another_number_of_values(trained, tmp_path, capsys, row)
     err = _run_error(["score", str(path), "--model", str(trained), "--output", str(out)], capsys)
     assert "7 行目" in err and "見出しの列の数 (5)" in err
     assert not out.exists()
+
+
+def _archive(path: Path) -> dict[str, bytes]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # the command's defaults (100 epochs, 5 networks averaged)
+        # stops early (after 26 of 40 epochs): patience and the validation rows matter
+        {"epochs": 40, "seed": 5, "n_models": 2, "hidden_units": (6,), "encoding_dim": 2,
+         "threshold_percentile": 90.0, "validation_split": 0.2, "patience": 1,
+         "batch_size": 16, "lr": 0.01},
+    ],
+    ids=["defaults", "every-option"],
+)
+def test_command_fits_and_scores_as_autoencoderutil_does(tmp_path, capsys, options):
+    """aeutil fit/score (no scikit-learn) and AutoEncoderUtil: the same file, the same scores."""
+    train, new = tmp_path / "train.csv", tmp_path / "new.csv"
+    _sensor_frame(240, seed=11).to_csv(train, index=False, encoding="cp932")
+    frame = _sensor_frame(90, seed=12)
+    frame.loc[[3, 50], "振動"] = [0.95, 0.05]
+    frame.to_csv(new, index=False, encoding="cp932")
+    flags = {"epochs": "--epochs", "seed": "--seed", "n_models": "--n-models",
+             "encoding_dim": "--encoding-dim", "threshold_percentile": "--threshold-percentile",
+             "validation_split": "--validation-split", "patience": "--patience",
+             "batch_size": "--batch-size", "lr": "--lr"}
+    argv = ["fit", str(train), "--columns", ",".join(COLUMNS), "--model", str(tmp_path / "cli.keras")]
+    for key, value in options.items():
+        if key == "hidden_units":
+            argv += ["--hidden-units", ",".join(map(str, value))]
+        else:
+            argv += [flags[key], str(value)]
+    assert main(argv) == 0
+
+    util = aeutil.AutoEncoderUtil(
+        df=aeutil.read_csv(train), seed=options.get("seed", 0),
+        hidden_units=options.get("hidden_units"), encoding_dim=options.get("encoding_dim"),
+        threshold_percentile=options.get("threshold_percentile", 95.0),
+        n_models=options.get("n_models", 5),
+    ).fit(COLUMNS, epochs=options.get("epochs", 100), batch_size=options.get("batch_size", 32),
+          lr=options.get("lr", 1e-3), validation_split=options.get("validation_split", 0.0),
+          patience=options.get("patience"))
+    util.save_model(tmp_path / "util.keras")
+    ours, theirs = _archive(tmp_path / "cli.keras"), _archive(tmp_path / "util.keras")
+    assert list(ours) == list(theirs)
+    assert ours["config.json"] == theirs["config.json"]  # columns, threshold, standardization
+    assert ours["model.weights.h5"] == theirs["model.weights.h5"]
+    assert f"閾値: {util.threshold:.6g} " in capsys.readouterr().out
+
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(new), "--model", str(tmp_path / "cli.keras"),
+                 "--output", str(out)]) == 0
+    scored = aeutil.read_csv(out)
+    y, loss, _ = util.predict(COLUMNS, df=aeutil.read_csv(new))
+    assert scored[SCORE_COLUMN].to_numpy().astype(np.float32).tobytes() == loss.tobytes()
+    np.testing.assert_array_equal(scored[LABEL_COLUMN].to_numpy(), np.where(y == -1, "異常", "正常"))
+
+
+def test_score_output_over_an_old_one_keeps_its_permissions(trained, new_csv, tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "scored.csv"
+    umask = os.umask(0o022)
+    try:
+        assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644  # an ordinary new file
+        os.chmod(out, 0o600)  # the owner's choice survives the next run, as for model files
+        assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    finally:
+        os.umask(umask)
+    assert _files(tmp_path) == ["new.csv", "scored.csv"]

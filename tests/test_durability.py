@@ -1,8 +1,8 @@
 """Nothing is lost: saving a model and writing a scored CSV never damage the previous file.
 
-``AutoEncoderUtil.save_model`` / ``AutoEncoderDetector.save`` (``aeutil.io.save_keras_model``)
-and ``aeutil score --output`` (``aeutil.cli._AtomicOutput``) write to a temporary file in the
-same folder, flush it to the disk and rename it into place. The tests break the write in the
+``AutoEncoderUtil.save_model`` / ``AutoEncoderDetector.save`` (``aeutil.modelfile.save_network``)
+and ``aeutil score --output``, both through ``aeutil.files.AtomicFile``, write to a temporary
+file in the same folder, flush it to the disk and rename it into place. The tests break the write in the
 middle, with an exception and with a real SIGKILL of a process that is writing, and run
 processes side by side on the same model file. Issue 6.
 """
@@ -218,15 +218,15 @@ class _DiskFullAfter:
 
 @pytest.mark.parametrize("failure", ["disk full", "error in a later chunk", "Ctrl+C"])
 def test_failed_scoring_keeps_the_previous_output(scoring, monkeypatch, capsys, failure):
-    import aeutil.cli as cli
+    import aeutil.csvstream as csvstream
 
     if failure == "disk full":
         real_fdopen = os.fdopen
         monkeypatch.setattr(
-            cli.os, "fdopen", lambda fd, mode: _DiskFullAfter(real_fdopen(fd, mode), 5_000)
+            os, "fdopen", lambda fd, mode: _DiskFullAfter(real_fdopen(fd, mode), 5_000)
         )
     else:
-        original, calls = cli._scored_lines, []
+        original, calls = csvstream.scored_lines, []
 
         def scored_lines(*args, **kwargs):
             calls.append(1)
@@ -234,7 +234,7 @@ def test_failed_scoring_keeps_the_previous_output(scoring, monkeypatch, capsys, 
                 raise KeyboardInterrupt if failure == "Ctrl+C" else OSError(errno.EIO, "I/O error")
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(cli, "_scored_lines", scored_lines)
+        monkeypatch.setattr(csvstream, "scored_lines", scored_lines)
     capsys.readouterr()
     code = main(_score_argv(scoring["csv"], scoring["model"], scoring["out"], "--chunksize", "100"))
     err = capsys.readouterr().err
@@ -277,9 +277,10 @@ _SCORE_AND_STALL = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import aeutil.cli as cli
+    import aeutil.csvstream as csvstream
 
     ready, argv = Path(sys.argv[1]), sys.argv[2:]
-    original, calls = cli._scored_lines, []
+    original, calls = csvstream.scored_lines, []
 
     def stall(*args, **kwargs):
         calls.append(1)
@@ -288,7 +289,7 @@ _SCORE_AND_STALL = textwrap.dedent(
             time.sleep(600)
         return original(*args, **kwargs)
 
-    cli._scored_lines = stall
+    csvstream.scored_lines = stall
     sys.exit(cli.main(argv))
     """
 )

@@ -42,16 +42,55 @@ def test_fitting_and_scoring_a_dense_model_needs_no_tensorflow(tmp_path):
     )
 
 
+def _loaded_after(code: str) -> set[str]:
+    """Top-level packages a fresh interpreter has loaded after running ``code``."""
+    script = f"import sys\n{code}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                            text=True)
+    return set(result.stdout.split())
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"], ["score", "--help"]])
 def test_cli_help_needs_no_tensorflow(argv):
-    _run(
+    # nor scikit-learn, nor even NumPy and pandas: the help is argparse alone
+    loaded = _loaded_after(
         "import contextlib, io, aeutil.cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n"
-        f"        aeutil.cli.main({argv!r})\n"
-        "    except SystemExit:\n"
-        "        pass\n"
+        f"    assert aeutil.cli.main({argv!r}) == 0\n"
     )
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy", "numpy", "pandas"}, loaded
+
+
+def test_python_dash_m_help_loads_only_the_parser():
+    loaded = _loaded_after(
+        "import contextlib, io, runpy\n"
+        "sys.argv = ['aeutil', 'score', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        runpy.run_module('aeutil', run_name='__main__')\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0\n"
+    )
+    assert "aeutil" in loaded
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy", "numpy", "pandas"}, loaded
+
+
+def test_cli_fit_and_score_of_a_dense_model_need_neither_tensorflow_nor_sklearn(tmp_path):
+    csv, model, out = tmp_path / "d.csv", tmp_path / "m.keras", tmp_path / "scored.csv"
+    rows = [f"{0.1 * i:.3f},{(-1) ** i * 0.05 * i:.3f},x{i}" for i in range(60)]
+    csv.write_text("a,b,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    fit = ["fit", str(csv), "--encoding", "utf-8", "--columns", "a,b", "--model", str(model),
+           "--epochs", "3"]
+    score = ["score", str(csv), "--encoding", "utf-8", "--model", str(model),
+             "--output", str(out)]
+    loaded = _loaded_after(
+        "import contextlib, io, aeutil.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert aeutil.cli.main({fit!r}) == 0\n"
+        f"    assert aeutil.cli.main({score!r}) == 0\n"
+    )
+    assert out.read_text(encoding="utf-8").count("\n") == 61
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy"}, loaded
 
 
 def test_model_attribute_builds_keras_on_demand():

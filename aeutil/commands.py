@@ -1,0 +1,277 @@
+"""コマンド ``aeutil fit`` と ``aeutil score`` の中身 (引数の解析は :mod:`aeutil.cli`)。
+
+どちらも scikit-learn も TensorFlow も読み込みません (Dense 層だけのモデルの場合)。
+
+- ``fit``: CSV を塊ごとに読んで検査し (:mod:`aeutil.csvstream`)、
+  :func:`aeutil.fitting.fit_dense` で学習して、:func:`aeutil.modelfile.save_network` で保存する。
+  ``AutoEncoderUtil(df=...).fit(...)`` と ``save_model`` と同じ計算で、同じファイルになる。
+- ``score``: :func:`aeutil.modelfile.load_network` で読んだモデルで塊ごとに
+  :func:`aeutil.engine.score` を計算し、閾値と比べて、判定結果を一時ファイルに書いてから
+  名前を付け替える (:class:`aeutil.files.AtomicFile`)。
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import csvstream, engine
+from .charset import Encoding, resolve_encoding
+from .cli import LABEL_COLUMN, SCORE_COLUMN
+from .clierror import CommandError
+from .csvstream import CsvReader, check_columns, convert_bodies, to_float32
+from .files import AtomicFile
+
+__all__ = ["run_fit", "run_score"]
+
+
+# --- the arguments that argparse cannot check -------------------------------------------
+
+
+def csv_path(value: str) -> Path:
+    """入力の CSV ファイルのパス (ないときはエラー)。"""
+    path = Path(value)
+    if not path.is_file():
+        raise CommandError(f"CSV ファイルが見つかりません: {path}")
+    return path
+
+
+def parse_names(text: str, option: str) -> list[str]:
+    """``--columns`` の列名の並び (コンマか読点で区切る) を列名のリストにする。"""
+    names = [name.strip() for name in re.split(r"[,、]", text)]
+    if not text.strip() or any(not name for name in names):
+        raise CommandError(
+            f"{option} の指定 {text!r} が正しくありません。列名をコンマ区切りで並べてください "
+            "(例: --columns 温度,振動,電流)。"
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise CommandError(
+            f"{option} に同じ列名が 2 回以上あります: {', '.join(map(repr, twice))} ({text!r})"
+        )
+    return names
+
+
+def parse_units(text: str) -> tuple[int, ...]:
+    """``--hidden-units`` の値 (``16,8`` など) をユニット数の組にする。"""
+    try:
+        units = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        units = ()
+    if not units or any(u < 1 for u in units):
+        raise CommandError(
+            f"--hidden-units の指定 {text!r} が正しくありません。"
+            "正の整数をコンマ区切りで並べてください (例: 8 や 16,8)。"
+        )
+    return units
+
+
+def model_target(value: str) -> Path:
+    """``--model`` の保存先 (拡張子 .keras、フォルダーがある)。"""
+    path = Path(value)
+    if path.suffix != ".keras":
+        raise CommandError(f"--model の保存先は拡張子 .keras にしてください: {path}")
+    if not path.parent.is_dir():
+        raise CommandError(f"--model の保存先のフォルダーがありません: {path.parent}")
+    return path
+
+
+# --- fit -----------------------------------------------------------------------------------
+
+
+def _read_matrix(path: Path, encoding: Encoding, columns: list[str], chunksize: int):
+    """学習に使う列を塊ごとに読んで検査し、``(float32 の行列, 見出しでの列名)`` を返す。"""
+    reader = CsvReader(path, encoding, chunksize)
+    try:
+        columns = check_columns(reader, columns, model=None)
+        blocks = [to_float32(chunk, columns, path) for chunk in reader.chunks(columns)]
+    finally:
+        reader.close()
+    if not blocks:
+        raise CommandError(f"{path} にはデータの行がありません (見出しだけです)。")
+    return np.concatenate(blocks), columns
+
+
+def _structure(units: tuple[int, ...]) -> str:
+    """1 個のネットワークの層のユニット数 (``"8-4-8"``)。``AutoEncoderDetector.structure_`` と同じ。"""
+    n_hidden = (len(units) - 2) // 2
+    hidden = units[:n_hidden]
+    return "-".join(str(u) for u in (*hidden, units[n_hidden], *reversed(hidden)))
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """``aeutil fit``: CSV で学習し、モデルを保存して、要約を表示する。"""
+    from .fitting import fit_dense
+    from .modelfile import save_network
+
+    started = time.perf_counter()
+    path = csv_path(args.train_csv)
+    columns = parse_names(args.columns, "--columns")
+    model_path = model_target(args.model)
+    hidden_units = None if args.hidden_units is None else parse_units(args.hidden_units)
+    encoding = resolve_encoding(args.encoding, path, "--encoding")
+    data, columns = _read_matrix(path, encoding, columns, args.chunksize)
+    # what AutoEncoderUtil(df=..., seed=..., ...).fit(columns, ...) computes, without
+    # scikit-learn: the same function, the same arguments, the same file
+    fitted = fit_dense(
+        data, hidden_units=hidden_units, encoding_dim=args.encoding_dim, activation="relu",
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer="adam",
+        threshold_percentile=args.threshold_percentile,
+        validation_split=args.validation_split, patience=args.patience, seed=args.seed,
+        n_models=args.n_models,
+    )
+    threshold = float(fitted.threshold)
+    save_network(fitted.network, [str(c) for c in columns], threshold,
+                 float(args.threshold_percentile), model_path)
+    train_errors = fitted.train_errors  # the rows set aside for validation are not in it
+    flagged = int((train_errors > threshold).sum())
+    elapsed = time.perf_counter() - started
+    print(f"学習しました: {path} → {model_path}")
+    print(f"  行数: {len(data):,}  列: {', '.join(columns)}")
+    print(f"  構成: {_structure(fitted.network.units)} (モデル {args.n_models} 個の平均)")
+    print(
+        f"  閾値: {threshold:.6g} "
+        f"(学習データの再構成誤差の {args.threshold_percentile:g} パーセンタイル)"
+    )
+    print(f"  学習データで閾値を超えた行: {flagged:,} / {len(train_errors):,}")
+    print(f"  所要時間: {elapsed:.1f} 秒")
+    return 0
+
+
+# --- score ---------------------------------------------------------------------------------
+
+
+class Progress:
+    """標準エラーに「読んだバイト数の割合・行数・経過時間」を 1 行で上書き表示する。"""
+
+    def __init__(self, total_bytes: int, enabled: bool, stream=None) -> None:
+        self.total = max(total_bytes, 1)
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.perf_counter()
+        self._last = self.start  # short runs show no progress at all
+
+    def update(self, bytes_read: int, rows: int, *, force: bool = False) -> None:
+        """進み具合を表示する (前の表示から 0.2 秒たっていなければ何もしない)。"""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        percent = 100.0 * min(bytes_read, self.total) / self.total
+        self.stream.write(
+            f"\r判定中: {percent:5.1f}%  {rows:,} 行  {now - self.start:.1f} 秒"
+        )
+        self.stream.flush()
+
+    def close(self, bytes_read: int, rows: int) -> None:
+        """最後の進み具合を表示して改行する。"""
+        if self.enabled:
+            self.update(bytes_read, rows, force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def progress_enabled(option: bool | None) -> bool:
+    """``--progress`` / ``--no-progress`` がなければ、標準エラーが端末のときだけ表示する。"""
+    if option is not None:
+        return option
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    path = csv_path(args.new_csv)
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise CommandError(f"--output の保存先のフォルダーがありません: {output.parent}")
+    if output.exists() and output.resolve() == path.resolve():
+        raise CommandError(f"--output に入力ファイルと同じ {output} は指定できません。")
+    return path, output
+
+
+def _output_header(reader: CsvReader, in_enc: Encoding, out_enc: Encoding) -> bytes:
+    """判定結果の見出しの行 (入力の見出し + 再構成誤差・判定の列)。"""
+    taken = [c for c in (SCORE_COLUMN, LABEL_COLUMN) if c in reader.columns]
+    if taken:
+        raise CommandError(
+            f"{reader.path} にはすでに列 {', '.join(map(repr, taken))} があります "
+            "(判定済みのファイルではありませんか)。元のファイルを指定してください。"
+        )
+    header = reader.header
+    if in_enc.codec != out_enc.codec:
+        try:
+            header = header.decode(in_enc.codec).encode(out_enc.codec)
+        except UnicodeEncodeError as exc:
+            raise CommandError(
+                f"{reader.path} の見出しに、出力の文字コード {out_enc.label} で書けない文字 "
+                f"{exc.object[exc.start:exc.end]!r} があります。"
+                "--output-encoding utf-8 を指定してください。"
+            ) from None
+    added = f",{SCORE_COLUMN},{LABEL_COLUMN}".encode(out_enc.body_codec)
+    return header + added + reader.ending
+
+
+def _write_scores(reader: CsvReader, output: Path, out_enc: Encoding, progress: Progress, *,
+                  network, columns: list[str], threshold: float, model_path: Path) -> tuple[int, int]:
+    """入力を塊ごとに判定して ``output`` に書く。``(行数, 異常の行数)`` を返す。"""
+    in_file = check_columns(reader, columns, model=model_path)
+    header = _output_header(reader, reader.encoding, out_enc)
+    rows = anomalies = bytes_read = 0
+    with AtomicFile(output) as out:
+        handle = out.open()
+        handle.write(header)
+        for chunk in reader.chunks(in_file):
+            loss = engine.score(network, to_float32(chunk, in_file, reader.path))
+            # compared in float64, as AutoEncoderUtil.predict does: the same labels
+            y = np.where(loss.astype(np.float64) > threshold, -1, 1)
+            bodies = convert_bodies(chunk, reader.encoding, out_enc, reader.path)
+            handle.write(csvstream.scored_lines(bodies, loss, y, out_enc.body_codec,
+                                                reader.ending))
+            rows += len(y)
+            anomalies += int((y == -1).sum())
+            bytes_read = chunk.bytes_read
+            progress.update(bytes_read, rows)
+        if rows == 0:
+            raise CommandError(f"{reader.path} にはデータの行がありません (見出しだけです)。")
+        progress.close(bytes_read, rows)
+        out.commit()
+    return rows, anomalies
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """``aeutil score``: 保存したモデルで CSV を判定し、結果の CSV を書いて、要約を表示する。"""
+    from .modelfile import load_network
+
+    started = time.perf_counter()
+    path, output = _output_paths(args)
+    model_path = Path(args.model)
+    in_enc = resolve_encoding(args.encoding, path, "--encoding")
+    out_enc = (
+        in_enc
+        if args.output_encoding is None
+        else resolve_encoding(args.output_encoding, None, "--output-encoding")
+    )
+    network, columns, threshold, _ = load_network(model_path)
+    reader = CsvReader(path, in_enc, args.chunksize)
+    try:
+        progress = Progress(reader.size, progress_enabled(args.progress))
+        rows, anomalies = _write_scores(
+            reader, output, out_enc, progress,
+            network=network, columns=columns, threshold=threshold, model_path=model_path,
+        )
+    finally:
+        reader.close()
+    elapsed = time.perf_counter() - started
+    print(f"判定しました: {path} → {output}")
+    print(f"  行数: {rows:,}  異常: {anomalies:,} 行 ({100.0 * anomalies / rows:.1f}%)")
+    print(f"  閾値: {threshold:.6g} (モデルに保存された値)  列: {', '.join(columns)}")
+    speed = f" ({rows / elapsed:,.0f} 行/秒)" if elapsed >= 1.0 else ""
+    print(f"  所要時間: {elapsed:.1f} 秒{speed}")
+    return 0
