@@ -2,9 +2,9 @@
 
 :class:`aeutil.AutoEncoderDetector` (表形式のデータ) と :class:`aeutil.WindowAutoEncoder`
 (時系列の窓) は、どちらもこのクラスを継承します。子クラスが書くのは学習 (``fit``) と
-1 行 (1 窓) ごとの異常度 (:meth:`BaseDetector._anomaly_scores`) だけで、次はここにあります。
+1 行 (1 窓) ごとの異常度 (``_anomaly_scores``) だけで、次はここにあります。
 
-- 学習済みかどうかの検査 (:meth:`BaseDetector._check_fitted`)
+- 学習済みかどうかの検査 (``_check_fitted``)
 - 閾値の記録と置き換え (``threshold_``、``offset_``、:meth:`BaseDetector.set_threshold`)
 - scikit-learn の約束どおりの ``score_samples`` (大きいほど正常)、``decision_function``
   (負なら異常)、``predict`` (異常なら -1、正常なら 1)、``score`` (平均、大きいほど良い)
@@ -34,7 +34,7 @@ class NotFittedError(AEUtilError, _SklearnNotFittedError, RuntimeError):
 class BaseDetector(OutlierMixin, BaseEstimator):
     """異常度 (大きいほど異常) と閾値で判定する検出器の土台。
 
-    子クラスは ``fit`` で :meth:`_set_threshold` を呼び、:meth:`_anomaly_scores` を実装します。
+    子クラスは ``fit`` で ``_set_threshold`` を呼び、``_anomaly_scores`` を実装します。
     学習済みかどうかは属性 ``_fitted_attribute`` (既定は ``"threshold_"``) の有無で判断します。
     """
 

@@ -4,7 +4,7 @@
 寄与度そのものは :meth:`aeutil.AutoEncoderDetector.feature_contributions`、
 :meth:`aeutil.AutoEncoderUtil.contributions`、
 :meth:`aeutil.WindowAutoEncoder.feature_contributions` (と
-:func:`aeutil.windows.contributions_to_points`) で計算します。
+:func:`aeutil.contributions_to_points`) で計算します。
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def plot_contribution_heatmap(
     Parameters
     ----------
     point_contributions : array-like, shape (n_points, n_channels)
-        時刻ごと・チャンネルごとの寄与度 (:func:`aeutil.windows.contributions_to_points`)。
+        時刻ごと・チャンネルごとの寄与度 (:func:`aeutil.contributions_to_points`)。
         NaN の時刻は白で描く。
     channels : sequence of str
         チャンネル名 (列の順)。

@@ -5,8 +5,8 @@
 
 1. 検証用の行を取り分ける (:func:`split_validation`、シードで並べ替えてから)。
 2. 学習用の行で列ごとの平均と標準偏差を求める (:func:`standardization`)。
-3. 初期値のネットワークを作り (:func:`aeutil.network.initial_network`)、
-   :func:`aeutil.engine.train_network` で学習する。
+3. 初期値のネットワークを作り (``aeutil.network.initial_network``)、
+   ``aeutil.engine.train_network`` で学習する。
 4. 学習データの異常度の ``threshold_percentile`` パーセンタイルを閾値にする。
 
 :func:`standardization` は時系列の窓のモデル (:class:`aeutil.WindowAutoEncoder`) も使います。

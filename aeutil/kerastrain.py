@@ -1,8 +1,8 @@
 """Keras のモデルを TensorFlow で学習・判定する (LSTM・Conv1D を含む窓のモデル用)。
 
-Dense 層だけのモデルは、ここでも重みを取り出して :mod:`aeutil.engine` の NumPy の計算に
+Dense 層だけのモデルは、ここでも重みを取り出して ``aeutil.engine`` の NumPy の計算に
 任せます (同じ式、同じ結果)。それ以外のモデルは、1 エポック分のミニバッチ更新を
-``tf.function`` の中でまとめて実行し (:class:`_CompiledTrainer`)、判定はコンパイル済みの
+``tf.function`` の中でまとめて実行し (``_CompiledTrainer``)、判定はコンパイル済みの
 関数に大きな塊で渡します。
 """
 
@@ -133,7 +133,7 @@ def train_autoencoder(
     Keras の ``model.fit`` は 1 エポックごとに数十ミリ秒の準備コストがかかり、
     数百行の小さなデータではそれが学習時間のほとんどを占めます。ここでは次の 2 つの道を使い分けます。
 
-    - Dense 層だけのモデル (:func:`build_autoencoder` の既定): Keras と同じ順伝播・誤差逆伝播・
+    - Dense 層だけのモデル (:func:`aeutil.model.build_autoencoder` の既定): Keras と同じ順伝播・誤差逆伝播・
       最適化手法の式を NumPy の ``float32`` で計算します。グラフを作る準備がいらないので、
       1 回目の学習から速く終わります。
     - LSTM や Conv1D を含むモデル: 1 エポック分のミニバッチ更新を ``tf.function`` の中で
@@ -146,7 +146,7 @@ def train_autoencoder(
     Parameters
     ----------
     model : keras.Model
-        :func:`build_autoencoder` で作ったモデル。
+        :func:`aeutil.model.build_autoencoder` で作ったモデル。
     X : numpy.ndarray
         学習データ ``(行数, 列数)``、``float32``。
     epochs : int, default 50
@@ -250,7 +250,7 @@ def reconstruction_error(model: keras.Model, X: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     model : keras.Model
-        :func:`build_autoencoder` で作ったモデル。
+        :func:`aeutil.model.build_autoencoder` で作ったモデル。
     X : numpy.ndarray
         ``(行数, 列数)`` の ``float32`` 配列。
 

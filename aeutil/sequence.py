@@ -288,7 +288,7 @@ class WindowAutoEncoder(BaseDetector):
         :math:`j` の寄与度を :math:`(\\hat z_{tj} - z_{tj})^2 / (\\text{window} \\cdot d)`
         とすると、すべて 0 以上で、窓ごとの和がその窓の異常度
         (:meth:`reconstruction_error`) になります (``float32`` の丸めの範囲で)。
-        時刻ごとの値にするには :func:`aeutil.windows.contributions_to_points` を使います。
+        時刻ごとの値にするには :func:`aeutil.contributions_to_points` を使います。
 
         Parameters
         ----------
