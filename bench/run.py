@@ -16,9 +16,9 @@ in the same process on the same data, and reports the ratio.
 3. grid    - the 200 x 200 plot grid of plot_ae_results, scored.
    cli     - `aeutil fit` then `aeutil score` from the shell on the article's data
              (make_three_clusters written to a CSV; bench/bench_startup.py), wall time of the
-             two processes, against two bare `import tensorflow` processes: the floor of the
-             old CLI, which imported TensorFlow in both (aeutil now imports it only when a
-             model needs Keras).
+             two processes, and `aeutil --help` / `aeutil score --help`, each against the code
+             before issue 12 (1ddad9d, the parent of 1a6751c, exported with git archive and
+             run in the same way, alternating with the current code in this run).
 4. book    - a cold build (every notebook executed) and a cached rebuild, in a copy of the
              committed tree (skip with --skip-book; it takes a few minutes).
 5. peers   - ROC-AUC, PR-AUC, fit and score time of aeutil, PyOD's AutoEncoder (its
@@ -336,22 +336,27 @@ def bench_peers(table: Table, n_seeds: int) -> None:
 
 
 def bench_cli(table: Table, repeat: int) -> None:
-    from bench_startup import measure
+    from bench_startup import BEFORE, measure
 
-    times = measure(repeat)
-    py = sys.executable
-    started = [timed(lambda: subprocess.run([py, "-c", "import tensorflow"], check=True))[1]
-               for _ in range(repeat)]
-    floor = 2 * min(started)
-    ours = times["aeutil fit + aeutil score"]
-    table.add(
-        "cli: aeutil fit + aeutil score, article's data (300 x 2), from the shell",
-        f"{ours:.2f} s",
-        f"{floor:.2f} s (2 x import tensorflow)",
-        f"{floor / ours:.1f}x",
-    )
-    print(f"  cli: import aeutil {times['import aeutil']:.2f} s, "
-          f"aeutil score --help {times['aeutil score --help']:.2f} s", flush=True)
+    try:
+        times = measure(repeat, BEFORE)
+    except (subprocess.CalledProcessError, FileNotFoundError, AssertionError):
+        times = measure(repeat, None)  # no git, or the old revision is not in this clone
+    before = f"before issue 12 ({BEFORE[:7]})"
+    for what, label in (
+        ("aeutil fit + aeutil score", "cli: aeutil fit + aeutil score, article's data (300 x 2), "
+                                      "from the shell"),
+        ("aeutil --help", "cli: aeutil --help"),
+        ("aeutil score --help", "cli: aeutil score --help"),
+    ):
+        now, then = times[what]
+        if then is None:
+            table.add(label, f"{now:.2f} s", "old code not measured (no git history)", "-")
+        else:
+            table.add(label, f"{now:.2f} s", f"{then:.2f} s {before}", f"{then / now:.1f}x faster")
+    now, then = times["import aeutil"]
+    print(f"  cli: import aeutil {now:.2f} s" + ("" if then is None else f" (before {then:.2f} s)"),
+          flush=True)
 
 
 def main() -> None:
