@@ -38,8 +38,10 @@ class DenseNetwork:
 
     Attributes
     ----------
-    mean, scale : numpy.ndarray
-        標準化に使う列ごとの平均と標準偏差 (``float32``、0 は 1 に置き換え済み)。
+    mean : numpy.ndarray
+        標準化に使う列ごとの平均 (``float32``)。
+    scale : numpy.ndarray
+        標準化に使う列ごとの標準偏差 (``float32``、0 は 1 に置き換え済み)。
     members : list of list of tuple
         ネットワークごとの層の列 (入力側から順)。層は
         ``(カーネル (入力, 出力), バイアス (出力,), 活性化関数の名前)``、重みは ``float32``。
