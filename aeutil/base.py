@@ -15,12 +15,13 @@ scikit-learn を読み込むので、コマンドラインの道 (:mod:`aeutil.c
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 from .validation import AEUtilError, InvalidDataError
 
-__all__ = ["BaseDetector", "NotFittedError"]
+__all__ = ["BaseDetector", "NotFittedError", "refuse_sparse"]
 
 
 class NotFittedError(AEUtilError, _SklearnNotFittedError, RuntimeError):
@@ -29,6 +30,25 @@ class NotFittedError(AEUtilError, _SklearnNotFittedError, RuntimeError):
     scikit-learn の ``sklearn.exceptions.NotFittedError`` の子クラスなので、
     scikit-learn の道具 (``check_is_fitted`` を前提にしたコードなど) からも同じように扱えます。
     """
+
+
+def refuse_sparse(X, source: str, name: str) -> None:
+    """疎行列 (scipy.sparse) を、理由と直し方を示すエラーで断る。
+
+    Parameters
+    ----------
+    X : object
+        入力。
+    source : str
+        エラーメッセージで入力を指す呼び名 (「学習データ」など)。
+    name : str
+        検出器のクラス名。
+    """
+    if sparse.issparse(X):
+        raise InvalidDataError(
+            f"{source}が疎行列 (scipy.sparse の {type(X).__name__}) です。{name} は疎行列を"
+            "受け付けません。X.toarray() で密な配列にしてから渡してください。"
+        )
 
 
 class BaseDetector(OutlierMixin, BaseEstimator):

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from . import engine
-from .base import BaseDetector
+from .base import BaseDetector, refuse_sparse
 from .engine import TrainingResult
 from .fitting import fit_dense
 from .modelfile import load_network, save_network
@@ -25,16 +24,6 @@ from .network import DenseNetwork
 from .validation import InvalidDataError, to_matrix
 
 __all__ = ["AutoEncoderDetector"]
-
-
-def _refuse_sparse(X, source: str) -> None:
-    """疎行列 (scipy.sparse) を、理由と直し方を示すエラーで断る。"""
-    if sparse.issparse(X):
-        raise InvalidDataError(
-            f"{source}が疎行列 (scipy.sparse の {type(X).__name__}) です。"
-            "AutoEncoderDetector は疎行列を受け付けません。"
-            "X.toarray() で密な配列にしてから渡してください。"
-        )
 
 
 class AutoEncoderDetector(BaseDetector):
@@ -48,7 +37,7 @@ class AutoEncoderDetector(BaseDetector):
     ----------
     hidden_units : tuple of int or None, default None
         エンコーダの中間層のユニット数 (デコーダは逆順)。``None`` なら学習データの列数から
-        :func:`aeutil.model.default_architecture` で決める (16 列以下なら元の記事と同じ 8)。
+        :func:`aeutil.network.default_architecture` で決める (16 列以下なら元の記事と同じ 8)。
     encoding_dim : int or None, default None
         ボトルネックの次元数。``None`` なら列数から決める (16 列以下なら元の記事と同じ 4。
         つまり記事の 2 列のデータでは既定値で 8-4-8 構成になる)。
@@ -149,7 +138,7 @@ class AutoEncoderDetector(BaseDetector):
         AutoEncoderDetector
             学習済みの自分自身。
         """
-        _refuse_sparse(X, "学習データ")
+        refuse_sparse(X, "学習データ", "AutoEncoderDetector")
         columns = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
         data = to_matrix(X, source="学習データ", allow_1d=False)
         if columns is None:
@@ -235,7 +224,7 @@ class AutoEncoderDetector(BaseDetector):
 
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
-        _refuse_sparse(X, "データ")
+        refuse_sparse(X, "データ", "AutoEncoderDetector")
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             data = to_matrix(X, list(self.feature_names_in_), source="データ")
         else:

@@ -53,7 +53,7 @@ class AutoEncoderUtil:
         乱数のシード (キーワード引数)。
     hidden_units : tuple of int, optional
         エンコーダの中間層のユニット数 (キーワード引数)。省略すると学習データの列数から決める
-        (16 列以下なら記事と同じ 8。:func:`aeutil.model.default_architecture`)。
+        (16 列以下なら記事と同じ 8。:func:`aeutil.network.default_architecture`)。
     encoding_dim : int, optional
         ボトルネックの次元数 (キーワード引数)。省略すると列数から決める
         (16 列以下なら記事と同じ 4。記事の 2 列のデータでは 8-4-8 構成)。
