@@ -17,6 +17,28 @@ Python を書かずに、CSV ファイルから学習し、新しい CSV ファ�
 - ``判定``: 閾値を超えたら ``異常``、それ以外は ``正常``
   (Python の ``predict`` の -1 / 1 に当たります)。
 
+**要因の列 (--explain K)**: ``--explain K`` を付けると、さらに行末に ``要因1``、
+``要因1の割合``、``要因2``、``要因2の割合``、… と K 組 (2K 列) を足します。
+
+- ``異常`` の行には、再構成誤差への寄与度 (:meth:`aeutil.AutoEncoderUtil.contributions`
+  と同じ値。列ごとに 0 以上で、足すとその行の再構成誤差になる) が大きい順に K 列の列名
+  (モデルに保存された列名) と、その寄与度が再構成誤差 (寄与度の合計) に占める割合を書きます。
+  割合は 0 から 1 の小数で、小数点以下 3 桁に丸めて書きます (``0.734`` は 73.4%)。
+  寄与度が同じ列は、モデルの列の順に並べます。
+- ``正常`` の行では、これらの列は空欄です。
+- K は 1 からモデルの列の数までです。それより大きいと、何も書き出さずにエラーにします。
+
+.. code-block:: text
+
+    aeutil score 新しい.csv --model model.keras --output 判定結果.csv --explain 2
+
+    日時,温度,振動,電流,再構成誤差,判定,要因1,要因1の割合,要因2,要因2の割合
+    2024-05-01 00:02,60.96,0.5248,10.085,0.050650828,正常,,,,
+    2024-05-01 00:03,60.16,0.9,10.13,39.9886,異常,振動,0.853,温度,0.084
+
+要因の列は ``--explain`` を付けたときだけ足します。寄与度が示すのは再構成が外れた列で、
+故障の原因の列とは限りません (列どうしの関係が崩れると、関係する列に寄与度が分かれます)。
+
 判定に使う列は、モデルに保存された列名で探すので、CSV の列の順番は問いません
 (ほかの列があってもかまいません)。大きなファイルは ``--chunksize`` 行ずつ読んで
 判定し、結果は一時ファイルに書いてから最後に名前を付け替えます。途中でエラーに
@@ -44,6 +66,8 @@ __all__ = [
     "CommandError",  # noqa: F822 - defined in aeutil.clierror, loaded on first use
     "SCORE_COLUMN",
     "LABEL_COLUMN",
+    "EXPLAIN_COLUMN",
+    "EXPLAIN_SHARE_COLUMN",
 ]
 
 #: 判定結果に足す列の名前 (再構成誤差)。
@@ -54,6 +78,10 @@ LABEL_COLUMN = "判定"
 ANOMALY_TEXT = "異常"
 #: 閾値以下の行の判定 (``predict`` の 1)。
 NORMAL_TEXT = "正常"
+#: ``--explain`` で足す列の名前 (``k`` は 1 から): 寄与の大きい順に k 番目の列の名前。
+EXPLAIN_COLUMN = "要因{k}"
+#: ``--explain`` で足す列の名前: その列の寄与度が再構成誤差に占める割合 (0〜1、小数点以下 3 桁)。
+EXPLAIN_SHARE_COLUMN = "要因{k}の割合"
 
 #: エラーのときの終了コード。
 EXIT_ERROR = 2
@@ -185,7 +213,14 @@ def _add_score(sub) -> None:
         description=(
             "保存したモデルで CSV ファイルを判定します。入力の各行をそのまま書き写し、\n"
             f"行末に「{SCORE_COLUMN}」と「{LABEL_COLUMN}」({ANOMALY_TEXT}/{NORMAL_TEXT}) の列を足します。\n"
-            "判定に使う列は、モデルに保存された列名で探します (列の順番は問いません)。"
+            "判定に使う列は、モデルに保存された列名で探します (列の順番は問いません)。\n\n"
+            f"--explain K を付けると、さらに行末に「{EXPLAIN_COLUMN.format(k=1)}」"
+            f"「{EXPLAIN_SHARE_COLUMN.format(k=1)}」…「{EXPLAIN_COLUMN.format(k='K')}」"
+            f"「{EXPLAIN_SHARE_COLUMN.format(k='K')}」の\n"
+            f"2K 列を足します。{ANOMALY_TEXT}の行には、再構成誤差への寄与が大きい順に K 列の列名と、\n"
+            "その列の寄与が再構成誤差に占める割合を、0〜1 の小数 (小数点以下 3 桁。0.734 は 73.4%)\n"
+            "で書きます。"
+            f"寄与が同じ列はモデルの列の順に並べます。{NORMAL_TEXT}の行では空欄です。"
         ),
     )
     score.add_argument("new_csv", metavar="NEW.csv", help="判定する CSV ファイル")
@@ -199,6 +234,11 @@ def _add_score(sub) -> None:
                        help=f"一度に読んで判定する行数 (既定 {_DEFAULT_CHUNKSIZE:,})")
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="進み具合を標準エラーに表示する (既定: 端末のときだけ)")
+    score.add_argument(
+        "--explain", type=_positive_int, default=None, metavar="K",
+        help="異常の行に、寄与の大きい列の名前と割合を K 組書く (上の説明を参照)。"
+        "K は 1〜モデルの列の数 (既定: 書かない)",
+    )
     score.set_defaults(func="run_score")
 
 

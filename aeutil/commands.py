@@ -7,7 +7,8 @@
   ``AutoEncoderUtil(df=...).fit(...)`` と ``save_model`` と同じ計算で、同じファイルになる。
 - ``score``: :func:`aeutil.modelfile.load_network` で読んだモデルで塊ごとに
   :func:`aeutil.engine.score` を計算し、閾値と比べて、判定結果を一時ファイルに書いてから
-  名前を付け替える (:class:`aeutil.files.AtomicFile`)。
+  名前を付け替える (:class:`aeutil.files.AtomicFile`)。``--explain K`` では、異常の行だけ
+  :func:`aeutil.engine.contributions` を計算し、寄与の大きい K 列とその割合を足す (:class:`Explainer`)。
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import numpy as np
 
 from . import csvstream, engine
 from .charset import Encoding, resolve_encoding
-from .cli import LABEL_COLUMN, SCORE_COLUMN
+from .cli import EXPLAIN_COLUMN, EXPLAIN_SHARE_COLUMN, LABEL_COLUMN, SCORE_COLUMN
 from .clierror import CommandError
-from .csvstream import CsvReader, check_columns, convert_bodies, to_float32
+from .csvstream import CsvReader, check_columns, convert_bodies, csv_field, to_float32
 from .files import AtomicFile
 
-__all__ = ["run_fit", "run_score"]
+__all__ = ["Explainer", "contribution_shares", "run_fit", "run_score"]
 
 
 # --- the arguments that argparse cannot check -------------------------------------------
@@ -196,9 +197,126 @@ def _output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     return path, output
 
 
-def _output_header(reader: CsvReader, in_enc: Encoding, out_enc: Encoding) -> bytes:
-    """判定結果の見出しの行 (入力の見出し + 再構成誤差・判定の列)。"""
-    taken = [c for c in (SCORE_COLUMN, LABEL_COLUMN) if c in reader.columns]
+def contribution_shares(network, X: np.ndarray) -> np.ndarray:
+    """行ごと・列ごとの寄与度が、その行の寄与度の合計 (再構成誤差) に占める割合 (``float64``)。
+
+    寄与度は :func:`aeutil.engine.contributions`。``float64`` でもあふれた行は、あふれた列で
+    等分します。寄与度がすべて 0 の行は、どの列も 0 です。
+    """
+    n = len(X)
+    if n % engine.SCORE_CHUNK_ROWS == 1:
+        # no block of a single row: a one-row product takes BLAS's matrix-vector path, whose
+        # last digits can differ, and the shares must not depend on how the file was chunked
+        X = np.concatenate([X, X[-1:]])
+    values = engine.contributions(network, X)[:n]
+    bad = ~np.isfinite(values)
+    overflow = bad.any(axis=1)
+    if overflow.any():
+        values[overflow] = bad[overflow]
+    total = values.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, values / total, 0.0)
+
+
+#: ``",0.000"`` から ``",1.000"`` まで: 割合を千分率の整数で引く表。
+_SHARE_TEXTS = np.array([f",{i // 1000}.{i % 1000:03d}".encode("ascii") for i in range(1001)],
+                        dtype=object)
+
+
+def share_texts(shares: np.ndarray) -> np.ndarray:
+    """割合 (0〜1) を ``b",0.734"`` の形 (``"%.3f"`` と同じ丸め) にした object 配列。"""
+    scaled = shares * 1000.0
+    texts = _SHARE_TEXTS[np.rint(scaled).astype(np.intp)]
+    # the product is rounded once: where it is near a half, round the value itself as "%.3f"
+    near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near.any():
+        texts[near] = [b",%.3f" % v for v in shares[near].tolist()]
+    return texts
+
+
+class Explainer:
+    """``--explain K``: 異常の行の末尾に足す「,要因1,要因1の割合,…」の値を作る。
+
+    Parameters
+    ----------
+    k : int
+        足す組の数 (1〜モデルの列の数)。
+    columns : list of str
+        モデルの列名 (この順で寄与度が並ぶ。寄与度が同じ列もこの順に並べる)。
+    codec : str
+        出力の文字コード (先頭以外の行に使うもの)。
+    """
+
+    def __init__(self, k: int, columns: list[str], codec: str) -> None:
+        self.k = k
+        self.columns = columns
+        # each name as one CSV value (quoted if it holds a comma, a quote or a newline)
+        self.names = [("," + csv_field(name)).encode(codec) for name in columns]
+        self.blank = b"," * (2 * k)  # the K pairs of a row that is not flagged
+        self.top_counts = np.zeros(len(columns), dtype=np.int64)
+
+    def header(self) -> str:
+        """見出しに足す「,要因1,要因1の割合,…」。"""
+        return "".join(
+            f",{EXPLAIN_COLUMN.format(k=i)},{EXPLAIN_SHARE_COLUMN.format(k=i)}"
+            for i in range(1, self.k + 1)
+        )
+
+    def explain(self, network, X: np.ndarray, labels: np.ndarray) -> list[bytes]:
+        """異常 (-1) の行ごとに、寄与の大きい順の K 組 ``b",列名,割合,…"`` (行の順)。"""
+        flagged = np.flatnonzero(labels == -1)
+        if not flagged.size:
+            return []
+        shares = contribution_shares(network, X[flagged])
+        # a stable sort of the negated shares: equal shares keep the model's column order
+        order = np.argsort(-shares, axis=1, kind="stable")[:, : self.k]
+        top = np.take_along_axis(shares, order, axis=1)
+        self.top_counts += np.bincount(order[:, 0], minlength=len(self.columns))
+        # ",name,0.734,name,0.120" per flagged row, without a Python loop over the pairs
+        pieces = np.empty((len(flagged), 2 * self.k), dtype=object)
+        pieces[:, 0::2] = np.array(self.names, dtype=object)[order]
+        pieces[:, 1::2] = share_texts(top)
+        return list(map(b"".join, pieces.tolist()))
+
+    def summary(self) -> str:
+        """要約の 1 行: 要因1 になった列と行数 (多い順)。"""
+        ranked = sorted(
+            ((int(n), j) for j, n in enumerate(self.top_counts) if n), key=lambda t: -t[0]
+        )
+        if not ranked:
+            return f"  {EXPLAIN_COLUMN.format(k=1)}: 異常の行がないので、要因の列はすべて空欄です"
+        counts = "、".join(f"{self.columns[j]} {n:,} 行" for n, j in ranked)
+        return f"  {EXPLAIN_COLUMN.format(k=1)} になった列: {counts}"
+
+
+def _explainer(k: int | None, columns: list[str], out_enc: Encoding,
+               model_path: Path) -> Explainer | None:
+    """``--explain K`` を検査して :class:`Explainer` を作る (なければ None)。"""
+    if k is None:
+        return None
+    if k > len(columns):
+        raise CommandError(
+            f"--explain {k} は大きすぎます。モデル {model_path} の列は {len(columns)} 個 "
+            f"({', '.join(columns)}) なので、--explain には 1 から {len(columns)} までの整数を"
+            "指定してください。"
+        )
+    try:
+        return Explainer(k, columns, out_enc.body_codec)
+    except UnicodeEncodeError as exc:
+        raise CommandError(
+            f"モデル {model_path} の列名に、出力の文字コード {out_enc.label} で書けない文字 "
+            f"{exc.object[exc.start:exc.end]!r} があります (--explain は列名を書きます)。"
+            "--output-encoding utf-8 を指定してください。"
+        ) from None
+
+
+def _output_header(reader: CsvReader, in_enc: Encoding, out_enc: Encoding,
+                   explainer: Explainer | None = None) -> bytes:
+    """判定結果の見出しの行 (入力の見出し + 再構成誤差・判定 (・要因) の列)。"""
+    added = f",{SCORE_COLUMN},{LABEL_COLUMN}"
+    if explainer is not None:
+        added += explainer.header()
+    taken = [c for c in added[1:].split(",") if c in reader.columns]
     if taken:
         raise CommandError(
             f"{reader.path} にはすでに列 {', '.join(map(repr, taken))} があります "
@@ -214,26 +332,32 @@ def _output_header(reader: CsvReader, in_enc: Encoding, out_enc: Encoding) -> by
                 f"{exc.object[exc.start:exc.end]!r} があります。"
                 "--output-encoding utf-8 を指定してください。"
             ) from None
-    added = f",{SCORE_COLUMN},{LABEL_COLUMN}".encode(out_enc.body_codec)
-    return header + added + reader.ending
+    return header + added.encode(out_enc.body_codec) + reader.ending
 
 
 def _write_scores(reader: CsvReader, output: Path, out_enc: Encoding, progress: Progress, *,
-                  network, columns: list[str], threshold: float, model_path: Path) -> tuple[int, int]:
+                  network, columns: list[str], threshold: float, model_path: Path,
+                  explainer: Explainer | None = None) -> tuple[int, int]:
     """入力を塊ごとに判定して ``output`` に書く。``(行数, 異常の行数)`` を返す。"""
     in_file = check_columns(reader, columns, model=model_path)
-    header = _output_header(reader, reader.encoding, out_enc)
+    header = _output_header(reader, reader.encoding, out_enc, explainer)
     rows = anomalies = bytes_read = 0
     with AtomicFile(output) as out:
         handle = out.open()
         handle.write(header)
         for chunk in reader.chunks(in_file):
-            loss = engine.score(network, to_float32(chunk, in_file, reader.path))
+            X = to_float32(chunk, in_file, reader.path)
+            loss = engine.score(network, X)
             # compared in float64, as AutoEncoderUtil.predict does: the same labels
             y = np.where(loss.astype(np.float64) > threshold, -1, 1)
             bodies = convert_bodies(chunk, reader.encoding, out_enc, reader.path)
-            handle.write(csvstream.scored_lines(bodies, loss, y, out_enc.body_codec,
-                                                reader.ending))
+            if explainer is None:
+                lines = csvstream.scored_lines(bodies, loss, y, out_enc.body_codec, reader.ending)
+            else:
+                lines = csvstream.scored_lines(bodies, loss, y, out_enc.body_codec, reader.ending,
+                                               explained=explainer.explain(network, X, y),
+                                               blank=explainer.blank)
+            handle.write(lines)
             rows += len(y)
             anomalies += int((y == -1).sum())
             bytes_read = chunk.bytes_read
@@ -259,12 +383,14 @@ def run_score(args: argparse.Namespace) -> int:
         else resolve_encoding(args.output_encoding, None, "--output-encoding")
     )
     network, columns, threshold, _ = load_network(model_path)
+    explainer = _explainer(getattr(args, "explain", None), columns, out_enc, model_path)
     reader = CsvReader(path, in_enc, args.chunksize)
     try:
         progress = Progress(reader.size, progress_enabled(args.progress))
         rows, anomalies = _write_scores(
             reader, output, out_enc, progress,
             network=network, columns=columns, threshold=threshold, model_path=model_path,
+            explainer=explainer,
         )
     finally:
         reader.close()
@@ -272,6 +398,8 @@ def run_score(args: argparse.Namespace) -> int:
     print(f"判定しました: {path} → {output}")
     print(f"  行数: {rows:,}  異常: {anomalies:,} 行 ({100.0 * anomalies / rows:.1f}%)")
     print(f"  閾値: {threshold:.6g} (モデルに保存された値)  列: {', '.join(columns)}")
+    if explainer is not None:
+        print(explainer.summary())
     speed = f" ({rows / elapsed:,.0f} 行/秒)" if elapsed >= 1.0 else ""
     print(f"  所要時間: {elapsed:.1f} 秒{speed}")
     return 0

@@ -5,7 +5,7 @@
   エラーはファイルの行番号で知らせる。
 - :func:`check_columns`・:func:`to_float32`: 列を見出しで探し、値を検査して ``float32`` にする。
 - :func:`convert_bodies`・:func:`scored_lines`: 判定結果の行 (入力の行をそのまま写し、
-  行末に再構成誤差と判定を足したもの) を作る。
+  行末に再構成誤差と判定 (``--explain`` なら要因の列も) を足したもの) を作る。
 
 出力には入力の行をそのまま書き写すので、ほかの列の書式 (0 埋め、小数の桁など) が変わりません。
 """
@@ -34,6 +34,7 @@ __all__ = [
     "CsvReader",
     "check_columns",
     "convert_bodies",
+    "csv_field",
     "scored_lines",
     "split_records",
     "to_float32",
@@ -360,17 +361,42 @@ def convert_bodies(
     return converted
 
 
+def csv_field(text: str) -> str:
+    """CSV の 1 つの値として書く文字列 (コンマ・引用符・改行を含むなら引用符で囲む)。"""
+    if any(ch in text for ch in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def scored_lines(
-    bodies: list[bytes], errors: np.ndarray, labels: np.ndarray, codec: str, ending: bytes
+    bodies: list[bytes],
+    errors: np.ndarray,
+    labels: np.ndarray,
+    codec: str,
+    ending: bytes,
+    *,
+    explained: list[bytes] | None = None,
+    blank: bytes = b"",
 ) -> bytes:
-    """各行の末尾に「,再構成誤差,判定」と改行を足したバイト列を作る。"""
+    """各行の末尾に「,再構成誤差,判定」と改行を足したバイト列を作る。
+
+    ``explained`` (``--explain`` の要因の列) があれば、判定のあとに、異常 (-1) の行には
+    順に ``explained`` の値の並び (「,」で始まる)、正常の行には ``blank`` を足してから改行する。
+    """
     # float32 を、読み戻すと同じ値になる最短の 10 進表記にする。
     # 行ごとの Python のループを避け、join と split でまとめて作る。
     error_texts = ("," + "\t,".join(errors.astype(str).tolist())).encode("ascii").split(b"\t")
-    tails = np.array(
-        [f",{ANOMALY_TEXT}".encode(codec) + ending, f",{NORMAL_TEXT}".encode(codec) + ending],
-        dtype=object,
-    )[(labels == 1).astype(np.intp)].tolist()
+    if explained is None:
+        tails = np.array(
+            [f",{ANOMALY_TEXT}".encode(codec) + ending, f",{NORMAL_TEXT}".encode(codec) + ending],
+            dtype=object,
+        )[(labels == 1).astype(np.intp)].tolist()
+    else:
+        anomaly = f",{ANOMALY_TEXT}".encode(codec)
+        column = np.full(len(bodies), f",{NORMAL_TEXT}".encode(codec) + blank + ending,
+                         dtype=object)
+        column[labels == -1] = [anomaly + values + ending for values in explained]
+        tails = column.tolist()
     parts: list[bytes] = [b""] * (3 * len(bodies))
     parts[0::3] = bodies
     parts[1::3] = error_texts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -384,3 +385,261 @@ def test_score_output_over_an_old_one_keeps_its_permissions(trained, new_csv, tm
     finally:
         os.umask(umask)
     assert _files(tmp_path) == ["new.csv", "scored.csv"]
+
+
+# --- score --explain K (issue 13 §5) ---------------------------------------------------------
+
+EXPLAIN_HEADERS = ["要因1", "要因1の割合", "要因2", "要因2の割合"]
+
+
+def _read_rows(path: Path, encoding: str = "cp932") -> list[list[str]]:
+    """The output as the csv module reads it (every row checked to have the header's length)."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
+    assert rows and all(len(row) == len(rows[0]) for row in rows), "ragged CSV"
+    return rows
+
+
+def _expected_shares(model: Path, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    from aeutil import engine
+    from aeutil.modelfile import load_network
+
+    network, columns, _, _ = load_network(model)
+    values = engine.contributions(network, data[columns].to_numpy(np.float32))
+    return values / values.sum(axis=1, keepdims=True), columns
+
+
+def _check_explained(rows: list[list[str]], n_input: int, shares: np.ndarray,
+                     columns: list[str], k: int) -> int:
+    """Checks the K pairs of every row against the shares; returns the number of flagged rows."""
+    header = rows[0]
+    label = header.index(LABEL_COLUMN)
+    added = [f"要因{i}{suffix}" for i in range(1, k + 1) for suffix in ("", "の割合")]
+    assert header[n_input:] == [SCORE_COLUMN, LABEL_COLUMN, *added]
+    flagged = 0
+    for row, expected in zip(rows[1:], shares, strict=True):
+        pairs = row[n_input + 2:]
+        if row[label] == "正常":
+            assert pairs == [""] * (2 * k)
+            continue
+        assert row[label] == "異常"
+        flagged += 1
+        ranking = np.argsort(-expected, kind="stable")
+        for i in range(k):
+            name, share = pairs[2 * i], pairs[2 * i + 1]
+            assert re.fullmatch(r"[01]\.\d{3}", share), share  # fixed format: three decimals
+            j = columns.index(name)
+            # the same column as the contributions computed directly (or one within rounding)
+            assert abs(expected[j] - expected[ranking[i]]) < 1e-6, (name, expected)
+            assert abs(float(share) - expected[j]) <= 0.0005 + 1e-9, (share, expected[j])
+    return flagged
+
+
+def test_explain_round_trips_shift_jis(trained, new_csv, tmp_path, capsys):
+    out, plain = tmp_path / "explained.csv", tmp_path / "plain.csv"
+    assert main(["score", str(new_csv), "--model", str(trained), "--output", str(plain)]) == 0
+    plain_stdout = capsys.readouterr().out
+    assert "要因" not in plain_stdout
+    assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out),
+                 "--explain", "2"]) == 0
+    stdout = capsys.readouterr().out
+    assert "要因1 になった列: 振動 " in stdout
+
+    rows = _read_rows(out)  # Shift-JIS, as the input
+    data = aeutil.read_csv(new_csv)
+    n_input = len(data.columns)
+    assert rows[0] == [*data.columns, SCORE_COLUMN, LABEL_COLUMN, *EXPLAIN_HEADERS]
+    shares, columns = _expected_shares(trained, data)
+    assert columns == COLUMNS
+    assert _check_explained(rows, n_input, shares, columns, k=2) >= 2
+    for index in (10, 200):  # 振動 was broken on these rows
+        row = rows[1 + index]
+        assert row[n_input + 1] == "異常" and row[n_input + 2] == "振動"
+        assert float(row[n_input + 3]) == pytest.approx(shares[index, 1], abs=5e-4)
+        assert float(row[n_input + 3]) > 0.5
+
+    # each line is the line written without --explain, with the pairs before the newline
+    plain_lines, lines = plain.read_bytes().split(b"\n"), out.read_bytes().split(b"\n")
+    assert lines[0] == plain_lines[0] + ",要因1,要因1の割合,要因2,要因2の割合".encode("cp932")
+    for before, after in zip(plain_lines[1:], lines[1:], strict=True):
+        assert after.startswith(before)
+        if before.endswith("正常".encode("cp932")):
+            assert after == before + b",,,,"
+    assert _files(tmp_path) == ["explained.csv", "new.csv", "plain.csv"]
+
+
+def test_without_explain_the_output_is_the_input_plus_two_columns(trained, new_csv, tmp_path):
+    """No --explain: byte for byte what the command wrote before the option existed."""
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out)]) == 0
+    raw = new_csv.read_bytes()
+    ending = b"\r\n" if b"\r\n" in raw else b"\n"
+    header, *bodies = raw.split(ending)[:-1]
+    util = aeutil.AutoEncoderUtil(model_path=trained)
+    y, loss, _ = util.predict(COLUMNS, df=aeutil.read_csv(new_csv))
+    expected = header + f",{SCORE_COLUMN},{LABEL_COLUMN}".encode("cp932") + ending + b"".join(
+        body + f",{value},{'異常' if label == -1 else '正常'}".encode("cp932") + ending
+        for body, value, label in zip(bodies, loss.astype(str).tolist(), y, strict=True)
+    )
+    assert out.read_bytes() == expected
+
+
+def _explain_file(path: Path, n: int, seed: int, broken: dict[int, tuple[str, float]]) -> None:
+    frame = _sensor_frame(n, seed=seed)
+    for index, (column, value) in broken.items():
+        frame.loc[index, column] = value
+    frame.loc[5, "設備名"] = '点検済み, "再調整"\r\n担当: 髙橋'  # quoted field with a newline
+    text = frame.to_csv(index=False, lineterminator="\r\n")
+    lines = text.split("\r\n")
+    lines.insert(100, "")  # a blank line
+    path.write_bytes("\r\n".join(lines).encode("cp932"))
+
+
+def test_explain_chunked_gives_the_same_bytes(trained, tmp_path):
+    path = tmp_path / "new.csv"
+    broken = {3: ("振動", 0.9), 40: ("温度", 75.0), 41: ("電流", 12.5), 250: ("振動", 0.1),
+              401: ("温度", 40.0), 402: ("振動", 0.95)}
+    _explain_file(path, 403, seed=13, broken=broken)
+    outputs = {}
+    for size in (1, 7, 101, 402, 100_000):  # smaller than the file: several chunks
+        out = tmp_path / f"explained_{size}.csv"
+        assert main(["score", str(path), "--model", str(trained), "--output", str(out),
+                     "--chunksize", str(size), "--explain", "3"]) == 0
+        outputs[size] = out.read_bytes()
+    assert all(body == outputs[100_000] for body in outputs.values())
+    rows = _read_rows(tmp_path / "explained_7.csv")
+    assert len(rows) == 1 + 403
+    assert rows[1 + 5][0] == '点検済み, "再調整"\r\n担当: 髙橋'
+    data = aeutil.read_csv(path)
+    shares, columns = _expected_shares(trained, data)
+    assert _check_explained(rows, len(data.columns), shares, columns, k=3) >= len(broken)
+    n_input = len(data.columns)
+    for index, (column, _) in broken.items():
+        assert rows[1 + index][n_input + 2] == column
+
+
+def test_explain_at_scale_does_not_depend_on_the_chunking(trained, tmp_path):
+    # every row flagged: a chunk of 8,193 rows leaves a block of one flagged row, which a
+    # matrix-vector product would round differently
+    path = tmp_path / "new.csv"
+    frame = _sensor_frame(8_194, seed=14)
+    frame["振動"] = frame["振動"] + 0.5
+    frame.to_csv(path, index=False, encoding="cp932")
+    outputs = []
+    for size in (8_193, 100_000):
+        out = tmp_path / f"explained_{size}.csv"
+        assert main(["score", str(path), "--model", str(trained), "--output", str(out),
+                     "--chunksize", str(size), "--explain", "1"]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("異常,振動,".encode("cp932")) == 8_194
+
+
+def test_explain_out_of_range_is_refused_without_output(trained, new_csv, tmp_path, capsys):
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(new_csv), "--model", str(trained), "--output", str(out),
+                      "--explain", "4"], capsys)
+    assert "--explain 4" in err and "列は 3 個" in err and "1 から 3 まで" in err
+    assert _files(tmp_path) == ["new.csv"]
+    out.write_text("前回の結果", encoding="utf-8")  # an old output survives a refused run
+    for value in ("0", "-1", "二", "1.5"):
+        err = _run_error(["score", str(new_csv), "--model", str(trained), "--output", str(out),
+                          "--explain", value], capsys)
+        assert "--explain" in err and "1 以上の整数" in err
+    assert out.read_text(encoding="utf-8") == "前回の結果"
+    assert _files(tmp_path) == ["new.csv", "scored.csv"]
+
+
+def test_explain_refuses_a_file_that_has_its_columns(trained, tmp_path, capsys):
+    path = tmp_path / "new.csv"
+    frame = _sensor_frame(20, seed=15)
+    frame["要因1"] = "メモ"
+    frame.to_csv(path, index=False, encoding="cp932")
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(path), "--model", str(trained), "--output", str(out),
+                      "--explain", "1"], capsys)
+    assert "'要因1'" in err and not out.exists()
+    # without --explain the column is only data
+    assert main(["score", str(path), "--model", str(trained), "--output", str(out)]) == 0
+
+
+def test_explain_ties_keep_the_model_column_order(trained, new_csv, tmp_path, monkeypatch):
+    from aeutil import engine
+
+    # every column contributes the same: the order is the model's (温度, 振動, 電流), not the file's
+    monkeypatch.setattr(engine, "contributions", lambda network, X: np.ones(X.shape))
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(new_csv), "--model", str(trained), "--output", str(out),
+                 "--explain", "3"]) == 0
+    rows = _read_rows(out)
+    label = rows[0].index(LABEL_COLUMN)
+    flagged = [row for row in rows[1:] if row[label] == "異常"]
+    assert flagged
+    assert all(row[label + 1:] == ["温度", "0.333", "振動", "0.333", "電流", "0.333"]
+               for row in flagged)
+
+
+def test_explain_quotes_column_names_and_converts_the_encoding(trained, tmp_path):
+    from aeutil.modelfile import load_network, save_network
+
+    network, _, threshold, percentile = load_network(trained)
+    names = ["温度,℃", '振動"mm/s"', "電流"]  # a comma and quotes: written as quoted CSV values
+    model = tmp_path / "quoted.keras"
+    save_network(network, names, threshold, percentile, model)
+    frame = _sensor_frame(60, seed=16).rename(columns=dict(zip(COLUMNS, names, strict=True)))
+    frame.loc[[7, 30], '振動"mm/s"'] = [0.95, 0.05]
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False, encoding="cp932")
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(path), "--model", str(model), "--output", str(out),
+                 "--explain", "3", "--output-encoding", "utf-8"]) == 0
+    rows = _read_rows(out, encoding="utf-8-sig")
+    assert rows[0][:len(frame.columns)] == list(frame.columns)
+    shares, columns = _expected_shares(model, aeutil.read_csv(path))
+    assert columns == names
+    assert _check_explained(rows, len(frame.columns), shares, columns, k=3) >= 2
+    assert rows[1 + 7][len(frame.columns) + 2] == '振動"mm/s"'
+
+
+def test_explain_name_that_the_output_encoding_cannot_write(trained, tmp_path, capsys):
+    from aeutil.modelfile import load_network, save_network
+
+    network, _, threshold, percentile = load_network(trained)
+    model = tmp_path / "emoji.keras"
+    save_network(network, ["温度", "振動🌡", "電流"], threshold, percentile, model)
+    path = tmp_path / "new.csv"
+    _sensor_frame(20, seed=17).rename(columns={"振動": "振動🌡"}).to_csv(
+        path, index=False, encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    err = _run_error(["score", str(path), "--model", str(model), "--output", str(out),
+                      "--encoding", "utf-8", "--output-encoding", "shift-jis", "--explain", "1"],
+                     capsys)
+    assert "'🌡'" in err and "--output-encoding utf-8" in err and not out.exists()
+
+
+def test_score_help_documents_explain(capsys):
+    assert main(["score", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--explain K" in text and "要因1の割合" in text and "小数点以下 3 桁" in text
+
+
+def test_share_texts_round_as_percent_format():
+    from aeutil.commands import share_texts
+
+    rng = np.random.default_rng(18)
+    values = np.concatenate([rng.random(200_000), np.arange(2001) / 2000, [0.0, 1.0, 0.1235]])
+    assert share_texts(values).tolist() == [b",%.3f" % v for v in values.tolist()]
+
+
+def test_contribution_shares_of_overflowing_and_zero_rows(monkeypatch):
+    from aeutil import commands, engine
+
+    values = np.array([[np.inf, 1.0, np.inf], [0.0, 0.0, 0.0], [np.nan, 1.0, 1.0], [1.0, 3.0, 0.0]])
+    monkeypatch.setattr(engine, "contributions", lambda network, X: values.copy())
+    shares = commands.contribution_shares(None, np.zeros((4, 3), np.float32))
+    # overflowing columns share the row equally; a row of zeros stays zero
+    np.testing.assert_array_equal(
+        shares, [[0.5, 0.0, 0.5], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.25, 0.75, 0.0]]
+    )

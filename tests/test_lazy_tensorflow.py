@@ -93,6 +93,28 @@ def test_cli_fit_and_score_of_a_dense_model_need_neither_tensorflow_nor_sklearn(
     assert not loaded & {"tensorflow", "keras", "sklearn", "scipy"}, loaded
 
 
+def test_cli_score_with_explain_needs_neither_tensorflow_nor_sklearn(tmp_path):
+    # --explain computes the contributions with the NumPy engine too
+    csv, model, out = tmp_path / "d.csv", tmp_path / "m.keras", tmp_path / "scored.csv"
+    rows = [f"{0.1 * i:.3f},{(-1) ** i * 0.05 * i:.3f},x{i}" for i in range(60)]
+    rows[30] = "0.100,9.000,x30"  # far from the rest: flagged
+    csv.write_text("a,b,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    fit = ["fit", str(csv), "--encoding", "utf-8", "--columns", "a,b", "--model", str(model),
+           "--epochs", "3"]
+    score = ["score", str(csv), "--encoding", "utf-8", "--model", str(model),
+             "--output", str(out), "--explain", "2"]
+    loaded = _loaded_after(
+        "import contextlib, io, aeutil.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert aeutil.cli.main({fit!r}) == 0\n"
+        f"    assert aeutil.cli.main({score!r}) == 0\n"
+    )
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "a,b,note,再構成誤差,判定,要因1,要因1の割合,要因2,要因2の割合"
+    assert len(lines) == 61 and ",異常,b,0." in lines[31]
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy"}, loaded
+
+
 def test_model_attribute_builds_keras_on_demand():
     code = (
         "import sys, numpy as np, aeutil\n"
