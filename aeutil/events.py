@@ -225,7 +225,7 @@ def point_metrics(point_flags, truth, *, adjust: bool = False) -> dict:
     dict
         ``precision`` (異常と判定した点のうち、本当に異常な点の割合。1 点も判定しなければ 0),
         ``recall`` (異常な点のうち、異常と判定した点の割合。異常な点がなければ NaN),
-        ``f1`` (両者の調和平均。どちらかが 0 なら 0), ``tp``, ``fp``, ``fn`` (点の数)。
+        ``f1`` (両者の調和平均。どちらかが 0 なら 0、異常な点がなければ NaN), ``tp``, ``fp``, ``fn`` (点の数)。
 
     Raises
     ------
