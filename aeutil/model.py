@@ -182,9 +182,9 @@ def build_autoencoder(
         列名。
     hidden_units : sequence of int, optional
         エンコーダの中間層のユニット数 (デコーダはその逆順)。省略すると列数から
-        :func:`default_architecture` で決める (16 列以下なら元の記事と同じ 8)。
+        :func:`aeutil.network.default_architecture` で決める (16 列以下なら元の記事と同じ 8)。
     encoding_dim : int, optional
-        潜在表現 (ボトルネック) の次元数。省略すると :func:`default_architecture` で決める
+        潜在表現 (ボトルネック) の次元数。省略すると :func:`aeutil.network.default_architecture` で決める
         (16 列以下なら元の記事と同じ 4)。
     activation : str, default "relu"
         中間層とボトルネックの活性化関数。出力層は線形。

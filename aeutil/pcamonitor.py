@@ -58,7 +58,7 @@ class PCAMonitor(_ClassicalDetector):
     t2_limit_ : float
         :math:`T^2` の管理限界。
     q_limit_ : float
-        :math:`Q` の管理限界 (下限は :data:`~aeutil.classical.Q_LIMIT_FLOOR`)。
+        :math:`Q` の管理限界 (下限は :data:`~aeutil.pcamonitor.Q_LIMIT_FLOOR`)。
     """
 
     def __init__(self, n_components: int | float = 0.9, threshold_percentile: float = 99.0) -> None:
