@@ -49,6 +49,9 @@ help:
 	@echo "make lint       ruff check ."
 	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
 	@echo "make profile    py-spy profile of one fit: what bounds the fit row of make bench"
+	@echo "make student    participants' notebooks (no outputs, no solutions) in _build/student and _build/student.zip"
+	@echo "make site       HTML + PDF + notebook zip in one folder, _build/site, for any static host"
+	@echo "make serve      preview _build/site on http://127.0.0.1:$(PORT)/ (makes the site if missing)"
 	@echo "make clean      remove _build (keeps .venv)"
 	@echo "make distclean  remove _build and .venv"
 
@@ -126,3 +129,26 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) $(BENCH_VENV)
+
+# --- The course kit and the published site -----------------------------------------------------
+# make student: every chapter of book/_toc.yml (notebooks/) without outputs and solutions, for
+# participants, with requirements.txt and a wheel of aeutil, zipped (tools/student.py).
+# make site: the built HTML, the PDF and the notebook zip in one folder (tools/site.py). It
+# depends on the pdf target as soon as this Makefile has one; without it the site has no PDF.
+# make serve: http.server on 127.0.0.1 only (nothing is reachable from other machines).
+SITE_PDF := $(if $(shell grep -E '^pdf:' $(firstword $(MAKEFILE_LIST)) 2>/dev/null),pdf)
+PORT ?= 8000
+
+.PHONY: student site serve
+
+student: $(STAMP)
+	$(PY) tools/student.py --out _build/student --zip _build/student.zip
+
+site: book student $(SITE_PDF)
+	$(PY) tools/site.py --html _build/html --zip _build/student.zip --pdf _build/pdf/book.pdf \
+		--out _build/site $(if $(SITE_PDF),,--allow-missing-pdf)
+
+serve:
+	@test -f _build/site/index.html || $(MAKE) site
+	@echo "serving _build/site on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	$(PY) -m http.server --bind 127.0.0.1 --directory _build/site $(PORT)
