@@ -4,7 +4,8 @@
 #   make test   lint → 単体テスト → 本のビルド → HTML のテスト → ブラウザでのテスト
 #   make quick  速い単体テストだけ（slow・book・browser の印のないもの）
 #
-# Everything pip installs comes from requirements.txt (exact pins).
+# Everything installed comes from requirements.txt, the lock (exact pins, one file for every
+# supported Python and platform), made from requirements.in by `make lock`.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,9 +16,23 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Python 3.11 to create the venv with: python3.11 if on PATH, else python3 (version checked below).
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
-IS_PY311 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+# The Python to create .venv with: PYTHON=... if given, else the first of python3.13, python3.12,
+# python3.11, python3, python on PATH that is CPython 3.11.2 to 3.13 (tools/find-python; it
+# explains a refusal, e.g. 3.14, for which TensorFlow 2.21 has no wheels).
+PYTHON ?=
+FIND_PYTHON := sh tools/find-python
+
+# The installer: uv, pinned in the lock, bootstrapped into .venv with pip (no script from the
+# internet). INSTALLER=pip installs with pip instead; pip is also the fallback when uv cannot be
+# installed. uv never downloads a Python of its own, and compiles the .pyc files at install
+# time as pip does (otherwise every notebook kernel would compile TensorFlow's and pandas' source
+# again when PYTHONDONTWRITEBYTECODE is set).
+INSTALLER ?= uv
+UV        := $(VENV)/bin/uv
+UV_PIN     = $(shell grep -E '^uv==' requirements.txt)
+export UV_PYTHON_DOWNLOADS := never
+export UV_COMPILE_BYTECODE := 1
+PIP_INSTALL := -m pip install --disable-pip-version-check --progress-bar off
 
 # Quiet TensorFlow, headless matplotlib, reproducible hashing. Inherited by the notebook kernels.
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -32,6 +47,10 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # only_build_toc_files in book/_config.yml keeps everything not in the toc out of the build.
 # --all re-reads every page each time (executed outputs still come from the jupyter-cache), so a
 # warning in an unchanged page is reported again instead of being hidden by an incremental build.
+# BOOK_EXECUTE runs first: it executes the notebooks that are not in the cache, BOOK_JOBS at a
+# time (default: one per CPU core), so that the build itself only reads the cache.
+BOOK_JOBS    ?= 0
+BOOK_EXECUTE := $(PY) tools/execute_notebooks.py --jobs $(BOOK_JOBS)
 BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 	--config book/_config.yml --toc book/_toc.yml --all -W -n --keep-going
 
@@ -39,7 +58,7 @@ BOOK_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 # `playwright install` is never run, so no browser is ever downloaded.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv book test quick lint chromium bench profile clean distclean
+.PHONY: help venv book test quick lint chromium lock lockcheck bench profile clean distclean
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
@@ -47,6 +66,8 @@ help:
 	@echo "make quick      unit tests without the slow ones (fuzz, properties, durability): a quick loop"
 	@echo "make chromium   install Debian's chromium with apt-get if $(CHROMIUM) is missing"
 	@echo "make lint       ruff check ."
+	@echo "make lock       requirements.txt (the lock) from requirements.in, with uv"
+	@echo "make lockcheck  the lock is up to date and resolves for Linux/Windows/macOS x Python 3.11.2/3.12/3.13"
 	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
 	@echo "make profile    py-spy profile of one fit: what bounds the fit row of make bench"
 	@echo "make student    participants' notebooks (no outputs, no solutions) in _build/student and _build/student.zip"
@@ -57,17 +78,35 @@ help:
 
 venv: $(STAMP)
 
+# An existing .venv is kept if its Python is supported (and, with PYTHON=..., is that version);
+# otherwise it is made again.
 $(STAMP): requirements.txt pyproject.toml
-	@test -n "$(PYTHON)" || { echo "error: python3.11 (or python3) not found on PATH" >&2; exit 1; }
-	@$(PYTHON) $(IS_PY311) || { echo "error: Python 3.11 is required, $(PYTHON) is $$($(PYTHON) --version 2>&1)" >&2; exit 1; }
-	@if [ -x $(PY) ] && ! $(PY) $(IS_PY311) 2>/dev/null; then \
-		echo "$(VENV) is not Python 3.11: recreating it"; rm -rf $(VENV); fi
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt
-	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@version() { "$$1" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null; }; \
+	if [ -e $(PY) ]; then \
+		if ! $(FIND_PYTHON) $(PY) >/dev/null 2>&1; then \
+			echo "$(VENV)'s Python is missing or not supported: making $(VENV) again"; rm -rf $(VENV); \
+		elif [ -n "$(PYTHON)" ]; then \
+			base=$$($(FIND_PYTHON) $(PYTHON)); \
+			if [ "$$(version $(PY))" != "$$(version $$base)" ]; then \
+				echo "$(VENV) is Python $$(version $(PY)), $(PYTHON) is $$(version $$base): making $(VENV) again"; \
+				rm -rf $(VENV); fi; fi; fi; \
+	if [ ! -e $(PY) ]; then \
+		base=$$($(FIND_PYTHON) $(PYTHON)); \
+		echo "$$base -m venv $(VENV)   # Python $$(version $$base)"; "$$base" -m venv $(VENV); fi
+	@if [ "$(INSTALLER)" = uv ] && { [ -x $(UV) ] || $(PY) $(PIP_INSTALL) --quiet "$(UV_PIN)"; }; then \
+		set -x; \
+		$(UV) pip install --python $(PY) -r requirements.txt; \
+		$(UV) pip install --python $(PY) --no-deps --no-build-isolation -e .; \
+	else \
+		[ "$(INSTALLER)" = pip ] || echo "warning: uv could not be installed: installing with pip (slower)" >&2; \
+		set -x; \
+		$(PY) $(PIP_INSTALL) -r requirements.txt; \
+		$(PY) $(PIP_INSTALL) --no-deps --no-build-isolation -e .; \
+	fi
 	touch $@
 
 book: $(STAMP)
+	$(BOOK_EXECUTE)
 	$(BOOK_BUILD)
 	@echo "open _build/html/index.html"
 
@@ -77,9 +116,19 @@ lint: $(STAMP)
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -m "not book and not browser"
+	$(BOOK_EXECUTE)
 	$(BOOK_BUILD)
 	$(PY) -m pytest -m book
 	$(PY) -m pytest -m browser
+
+# The lock: requirements.in (direct pins) -> requirements.txt, one file for every supported
+# Python and platform (uv's universal resolver; pins already in requirements.txt are kept).
+# lockcheck asks PyPI, installs nothing: see tools/lockcheck.py.
+lock: $(STAMP)
+	$(PY) tools/lockcheck.py lock
+
+lockcheck: $(STAMP)
+	$(PY) tools/lockcheck.py check
 
 # The quick loop while working: the unit tests without the slow fuzz, property-based and
 # durability tests (marked slow). make test runs those too.
@@ -111,11 +160,12 @@ chromium:
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
+# pip, not uv: pip takes PyTorch's CPU build from this machine's disk (PIP_FIND_LINKS), where
+# uv would download a CUDA build of several GB.
 $(BENCH_STAMP): requirements.txt requirements-bench.txt pyproject.toml
-	@$(PYTHON) $(IS_PY311) || { echo "error: Python 3.11 is required" >&2; exit 1; }
-	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-bench.txt
-	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@test -x $(BENCH_VENV)/bin/python || { base=$$($(FIND_PYTHON) $(PYTHON)); set -x; "$$base" -m venv $(BENCH_VENV); }
+	$(BENCH_VENV)/bin/python $(PIP_INSTALL) -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python $(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $@
 
 bench: $(BENCH_STAMP)

@@ -19,8 +19,11 @@ in the same process on the same data, and reports the ratio.
              two processes, and `aeutil --help` / `aeutil score --help`, each against the code
              before issue 12 (1ddad9d, the parent of 1a6751c, exported with git archive and
              run in the same way, alternating with the current code in this run).
-4. book    - a cold build (every notebook executed) and a cached rebuild, in a copy of the
-             committed tree (skip with --skip-book; it takes a few minutes).
+4. book    - install and build as a reader meets them, in a fresh clone of the committed tree
+             (issue 14): git clone + make book, a cold build (notebooks in parallel) against
+             the serial jupyter-book build, a cached rebuild, and make venv with uv (warm and
+             empty cache) against pip (skip with --skip-book, or the pip row with --skip-pip;
+             about 10 minutes).
 5. peers   - ROC-AUC, PR-AUC, fit and score time of aeutil, PyOD's AutoEncoder (its
              defaults) and scikit-learn's IsolationForest on the same splits of three data
              sets: the three-cluster demo with labelled outliers, the chapter-8 machine
@@ -33,7 +36,8 @@ in the same process on the same data, and reports the ratio.
              set (with the default 5 networks). Needs the `bench` extra (PyOD and PyTorch),
              installed only in .venv-bench by `make bench`.
 
-Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--skip-peers] [--seeds N] [--rows N])
+Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--skip-pip] [--only-book]
+                  [--skip-peers] [--seeds N] [--rows N])
 A full run takes about 10 minutes on an idle 2-core machine (much longer on a busy one: PyTorch
 threads compete); most of it is the book build and PyOD fitting Shuttle once per seed.
 """
@@ -41,9 +45,9 @@ threads compete); most of it is the book build and PyOD fitting Shuttle once per
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -219,30 +223,95 @@ def bench_score(table: Table, rows: int, predict_rows: int) -> None:
 # 4 -------------------------------------------------------------------------------------
 
 
-def bench_book(table: Table) -> None:
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+def _clean_env() -> dict[str, str]:
+    """The environment of a reader's shell: no make variables from `make bench` itself."""
+    env = dict(os.environ)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV"):
+        env.pop(name, None)
+    return env
+
+
+def _load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def bench_book(table: Table, with_pip: bool = True) -> None:
+    """Install and build times as a reader meets them, in fresh clones of the committed tree.
+
+    - fresh clone to a built site: `git clone` + `make book` (uv installs .venv from its warm
+      cache, then the notebooks run in parallel and Sphinx builds the HTML);
+    - a cold build: `make book` again after removing _build (the .venv stays);
+    - a cached rebuild: `make book` once more (nothing to execute);
+    - the serial build before issue 14 (jupyter-book alone executes the notebooks one by one),
+      same clone, _build removed;
+    - installing .venv: `make venv` with uv (warm cache, then an empty cache) against
+      INSTALLER=pip (pip, its own warm cache), .venv removed before each.
+    The load average (1 min) at the end of each measurement says how busy the machine was.
+    """
+    env = _clean_env()
     with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "book"
-        tree.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        cmd = [
-            str(jupyter_book), "build", ".", "--path-output", ".", "--config",
-            "book/_config.yml", "--toc", "book/_toc.yml", "--all", "-W", "-n", "--keep-going",
+        tree = Path(tmp) / "clone"
+
+        def make(*args: str, extra: dict[str, str] | None = None) -> tuple[float, str]:
+            started = time.perf_counter()
+            subprocess.run(["make", *args], cwd=tree, check=True, capture_output=True,
+                           env={**env, **(extra or {})})
+            return time.perf_counter() - started, _load()
+
+        started = time.perf_counter()
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(tree)], check=True, env=env)
+        _, load_clone = make("book")
+        fresh = time.perf_counter() - started
+        shutil.rmtree(tree / "_build")
+        cold, load_cold = make("book")
+        cached, load_cached = make("book")
+        shutil.rmtree(tree / "_build")
+        serial_cmd = [
+            str(tree / ".venv" / "bin" / "jupyter-book"), "build", ".", "--path-output", ".",
+            "--config", "book/_config.yml", "--toc", "book/_toc.yml", "--all", "-W", "-n",
+            "--keep-going",
         ]
-
-        def build():
-            subprocess.run(cmd, cwd=tree, check=True, capture_output=True)
-
-        _, cold = timed(build)
-        _, cached = timed(build)
+        (_, serial) = timed(lambda: subprocess.run(serial_cmd, cwd=tree, check=True,
+                                                   capture_output=True, env=env))
+        load_serial = _load()
+        shutil.rmtree(tree / ".venv")
+        install_uv, load_uv = make("venv")
+        shutil.rmtree(tree / ".venv")
+        with tempfile.TemporaryDirectory() as empty_cache:
+            install_uv_cold, load_uv_cold = make("venv", extra={"UV_CACHE_DIR": empty_cache})
+        if with_pip:
+            shutil.rmtree(tree / ".venv")
+            install_pip, load_pip = make("venv", extra={"INSTALLER": "pip"})
     table.add(
-        "book build, cold (every notebook executed)",
-        f"{cold:.0f} s",
-        f"cached rebuild {cached:.1f} s",
-        f"{cold / cached:.0f}x",
+        "fresh clone to built site (git clone + make book)",
+        f"{fresh:.0f} s ({load_clone})",
+        "target < 150 s",
+        "met" if fresh < 150 else "NOT met",
+    )
+    table.add(
+        "book build, cold (make book: notebooks in parallel, .venv kept)",
+        f"{cold:.0f} s ({load_cold})",
+        f"serial jupyter-book {serial:.0f} s ({load_serial}); target < 100 s",
+        f"{serial / cold:.1f}x faster, " + ("met" if cold < 100 else "NOT met"),
+    )
+    table.add(
+        "book build, cached rebuild (make book)",
+        f"{cached:.1f} s ({load_cached})",
+        "target < 20 s",
+        "met" if cached < 20 else "NOT met",
+    )
+    table.add(
+        "install .venv (make venv, uv, warm cache)",
+        f"{install_uv:.0f} s ({load_uv})",
+        (f"pip {install_pip:.0f} s ({load_pip}); " if with_pip else "") + "target < 30 s",
+        (f"{install_pip / install_uv:.1f}x faster, " if with_pip else "")
+        + ("met" if install_uv < 30 else "NOT met"),
+    )
+    table.add(
+        "install .venv (make venv, uv, empty cache: downloads everything)",
+        f"{install_uv_cold:.0f} s ({load_uv_cold})",
+        "target < 30 s",
+        "met" if install_uv_cold < 30 else "NOT met",
     )
 
 
@@ -367,6 +436,10 @@ def main() -> None:
                         help="rows given to model.predict (it is slow); its rate is per row")
     parser.add_argument("--skip-book", action="store_true")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--skip-pip", action="store_true",
+                        help="book rows: leave out the install with pip (about 2 minutes)")
+    parser.add_argument("--only-book", action="store_true",
+                        help="only the install and build rows (section 4)")
     parser.add_argument("--seeds", type=int, default=5,
                         help="seeds per detector in the peers rows (PyOD on Shuttle is the slow part)")
     args = parser.parse_args()
@@ -374,13 +447,14 @@ def main() -> None:
         args.skip_book = True
     table = Table()
     print("measuring (each line as it is done):", flush=True)
-    bench_fit(table, args.repeat)
-    bench_score(table, args.rows, args.predict_rows)
-    bench_cli(table, args.repeat)
-    if not args.skip_peers:
-        bench_peers(table, args.seeds)
+    if not args.only_book:
+        bench_fit(table, args.repeat)
+        bench_score(table, args.rows, args.predict_rows)
+        bench_cli(table, args.repeat)
+        if not args.skip_peers:
+            bench_peers(table, args.seeds)
     if not args.skip_book:
-        bench_book(table)
+        bench_book(table, with_pip=not args.skip_pip)
     table.print()
 
 
