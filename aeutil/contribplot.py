@@ -165,5 +165,6 @@ def plot_contribution_heatmap(
                        color="#d62020", clip_on=False)
         ax.legend(handles=[Patch(color="#d62020", label="異常と判定した区間")],
                   loc="lower right", bbox_to_anchor=(1.0, 1.06), fontsize=9, frameon=False)
-    ax.set_title(title or "センサーごとの寄与度", loc="left")
+    # the flagged band sits just above the axes: lift the title over it
+    ax.set_title(title or "センサーごとの寄与度", loc="left", pad=16 if flags is not None else 6)
     return fig
