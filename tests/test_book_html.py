@@ -239,3 +239,77 @@ def test_api_page_links_to_highlighted_source(html_dir):
         target = (html_dir / "book" / urlsplit(href).path).resolve()
         assert target.is_file(), href
         assert "highlight" in target.read_text(encoding="utf-8"), f"{href} is not highlighted source"
+
+
+# Every figure says what it shows to a reader who cannot see it (a screen reader, an image that
+# did not load): the notebooks set a Japanese alt text per figure cell (metadata
+# mystnb.image.alt). Without one, myst-nb's <img> carries the file's path as its alt text,
+# e.g. "../_images/fe124f64…c3eba5fe.png".
+JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+FILE_NAME = re.compile(r"\.(png|jpe?g|gif|svg|webp|pdf)\b|_images/|[0-9a-f]{16,}", re.IGNORECASE)
+MIN_ALT_CHARACTERS = 20
+
+
+def figure_images(soup: BeautifulSoup) -> list:
+    article = soup.select_one("article.bd-article")
+    assert article is not None, "no <article class='bd-article'> in the page"
+    return article.find_all("img")
+
+
+def figure_cells(doc: str) -> list[dict]:
+    source = json.loads((ROOT / f"{doc}.ipynb").read_text(encoding="utf-8"))
+    return [
+        c for c in source["cells"]
+        if c["cell_type"] == "code" and "figure" in c["metadata"].get("mystnb", {})
+    ]
+
+
+def test_alt_text_rules_catch_file_names():
+    assert FILE_NAME.search("../_images/fe124f6468729b1ecc8202fe0b678d2eafb582f52ec6d61b.png")
+    assert FILE_NAME.search("fe124f6468729b1ecc8202fe0b678d2e")
+    assert not FILE_NAME.search("学習データ (緑) とテストデータ (赤) の散布図。ROC-AUC は 8-4-8 で")
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_images_have_japanese_alt_text(html_dir, doc):
+    """どの図にも、何を示すかを日本語で書いた代替テキストがある (ファイル名やハッシュではない)。"""
+    _, soup = page(html_dir, doc)
+    for img in figure_images(soup):
+        src = img.get("src", "")
+        alt = (img.get("alt") or "").strip()
+        assert alt, f"{doc}: <img src={src!r}> has no alt text"
+        assert not FILE_NAME.search(alt), f"{doc}: the alt text of {src} is a file name: {alt!r}"
+        assert alt != src and alt != src.rsplit("/", 1)[-1], f"{doc}: alt = src ({src})"
+        assert JA_CHAR.search(alt), f"{doc}: the alt text of {src} is not Japanese: {alt!r}"
+        assert len(alt) >= MIN_ALT_CHARACTERS, f"{doc}: alt text too short to say what {src} shows: {alt!r}"
+        figure = img.find_parent("figure")
+        caption = figure.select_one("figcaption .caption-text") if figure else None
+        if caption is not None:
+            # The caption is read right after the image: the alt text describes the picture,
+            # it does not repeat the caption.
+            assert alt != caption.get_text().strip(), f"{doc}: the alt text of {src} repeats its caption"
+
+
+@pytest.mark.parametrize("doc", NOTEBOOK_PAGES)
+def test_every_figure_cell_gives_its_image_an_alt_text(html_dir, doc):
+    """図のセルはすべて mystnb.image.alt を持ち、それがページの <img> の alt になっている。"""
+    cells = figure_cells(doc)
+    alts = [c["metadata"]["mystnb"].get("image", {}).get("alt", "") for c in cells]
+    missing = [c["metadata"]["mystnb"]["figure"]["name"] for c, a in zip(cells, alts, strict=True) if not a.strip()]
+    assert missing == [], f"{doc}: figure cells without mystnb.image.alt: {missing}"
+    _, soup = page(html_dir, doc)
+    in_page = [(img.get("alt") or "").strip() for img in figure_images(soup)]
+    assert sorted(in_page) == sorted(a.strip() for a in alts), (
+        f"{doc}: {len(cells)} figure cells, {len(in_page)} images; their alt texts differ"
+    )
+
+
+def test_figures_have_alt_texts_of_their_own():
+    """図ごとに別の代替テキスト (コピーしたままの説明がない)。本の章には図が少なくとも 1 つある。"""
+    alts = [
+        c["metadata"]["mystnb"].get("image", {}).get("alt", "").strip()
+        for doc in NOTEBOOK_PAGES for c in figure_cells(doc)
+    ]
+    assert alts, "the book has no figure cells"
+    repeated = sorted({a for a in alts if alts.count(a) > 1})
+    assert repeated == [], f"the same alt text on several figures: {repeated}"
