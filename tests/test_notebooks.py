@@ -133,3 +133,14 @@ def test_chapters_refer_to_their_figures():
             if "-ex-" in name:
                 continue
             assert f"{{numref}}`{name}`" in text, f"{path.name}: {name} is never referred to"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + APPENDIX_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 wants a cell id; a cell without one makes nbformat warn at every read."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if (nb["nbformat"], nb["nbformat_minor"]) < (4, 5):
+        pytest.fail(f"{path.name}: nbformat {nb['nbformat']}.{nb['nbformat_minor']} (4.5 以上に)")
+    ids = [cell.get("id") for cell in nb["cells"]]
+    assert None not in ids, f"{path.name}: id のないセルが {ids.count(None)} 個"
+    assert len(set(ids)) == len(ids), f"{path.name}: id が重複している"
