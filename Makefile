@@ -183,8 +183,8 @@ distclean: clean
 # --- The course kit and the published site -----------------------------------------------------
 # make student: every chapter of book/_toc.yml (notebooks/) without outputs and solutions, for
 # participants, with requirements.txt and a wheel of aeutil, zipped (tools/student.py).
-# make site: the built HTML, the PDF and the notebook zip in one folder (tools/site.py). It
-# depends on the pdf target as soon as this Makefile has one; without it the site has no PDF.
+# make site: the built HTML, the PDF and the notebook zip in one folder (tools/gather_site.py).
+# It depends on the pdf target as soon as this Makefile has one; without it the site has no PDF.
 # make serve: http.server on 127.0.0.1 only (nothing is reachable from other machines).
 SITE_PDF := $(if $(shell grep -E '^pdf:' $(firstword $(MAKEFILE_LIST)) 2>/dev/null),pdf)
 PORT ?= 8000
@@ -195,8 +195,8 @@ student: $(STAMP)
 	$(PY) tools/student.py --out _build/student --zip _build/student.zip
 
 site: book student $(SITE_PDF)
-	$(PY) tools/site.py --html _build/html --zip _build/student.zip --pdf _build/pdf/book.pdf \
-		--out _build/site $(if $(SITE_PDF),,--allow-missing-pdf)
+	$(PY) tools/gather_site.py --html _build/html --zip _build/student.zip \
+		--pdf _build/pdf/book.pdf --out _build/site $(if $(SITE_PDF),,--allow-missing-pdf)
 
 serve:
 	@test -f _build/site/index.html || $(MAKE) site

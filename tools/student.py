@@ -160,31 +160,32 @@ class Plan:
         return texts + [block for blocks in self.folded.values() for block in blocks]
 
 
+def role(i: int, cell: dict, start: int | None) -> tuple[str, str]:
+    """The role of cell ``i`` ("body", "task" or "solution") and the rule that decided it;
+    ``start`` is the index of the ``## 演習`` heading."""
+    if SOLUTION_TAG in tags(cell):
+        return "solution", "tag"
+    if TASK_TAG in tags(cell):
+        return "task", "tag"
+    if start is None or i < start:
+        return "body", "body"
+    if cell["cell_type"] == "markdown" and (i == start or ITEM.match(source(cell).lstrip())):
+        return "task", "convention"
+    return "solution", "convention"
+
+
 def plan(path: Path, cells: list[dict]) -> Plan:
     start = exercises_start(cells)
-    roles, how = [], []
-    for i, cell in enumerate(cells):
-        cell_tags = tags(cell)
-        if SOLUTION_TAG in cell_tags:
-            roles.append("solution"), how.append("tag")
-        elif TASK_TAG in cell_tags:
-            roles.append("task"), how.append("tag")
-        elif start is None or i < start:
-            roles.append("body"), how.append("body")
-        elif cell["cell_type"] == "markdown" and (
-            i == start or ITEM.match(source(cell).lstrip())
-        ):
-            roles.append("task"), how.append("convention")
-        else:
-            roles.append("solution"), how.append("convention")
+    decided = [role(i, cell, start) for i, cell in enumerate(cells)]
+    roles, how = [r for r, _ in decided], [h for _, h in decided]
     result = Plan(path, roles, how)
     # Exercise numbers: stated by the task cells; a solution cell answers the exercise its
     # first line names, else the one being answered.
     by_number: dict[int, Exercise] = {}
     current = None
-    for i, (cell, role) in enumerate(zip(cells, roles, strict=True)):
+    for i, (cell, kind) in enumerate(zip(cells, roles, strict=True)):
         text = source(cell)
-        if role == "task":
+        if kind == "task":
             kept, removed = split_folded(text)
             if removed:
                 result.folded[i] = removed
@@ -193,7 +194,7 @@ def plan(path: Path, cells: list[dict]) -> Plan:
                 by_number.setdefault(n, Exercise(n, i))
             if numbers:
                 current = numbers[0]
-        elif role == "solution":
+        elif kind == "solution":
             label = LABEL.search(text.lstrip().splitlines()[0] if text.strip() else "")
             if label:
                 current = int(label.group(1) or label.group(2))
@@ -234,21 +235,28 @@ def student_notebook(notebook: dict, path: Path) -> tuple[dict, Plan]:
     cells = notebook["cells"]
     the_plan = plan(path, cells)
     out = []
-    for i, (cell, role) in enumerate(zip(cells, the_plan.roles, strict=True)):
-        if role == "solution":
+    for i, (cell, kind) in enumerate(zip(cells, the_plan.roles, strict=True)):
+        if kind == "solution":
             continue
         cell = copy.deepcopy(cell)
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
-        if role == "task":
+        if kind == "task":
             text, _ = split_folded(source(cell))
             cell["source"] = lines(text)
             cell.setdefault("metadata", {})["tags"] = sorted(set(tags(cell)) | {TASK_TAG})
         out.append(cell)
         if i == 0:
             out.append(_markdown("student-note", NOTE))
-        if role == "task":
+        if kind == "task":
             out += [_placeholder(e) for e in the_plan.exercises if e.task_cell == i]
+    # nbformat 4.5 wants an id on every cell; give one to a book cell that lacks it
+    used = {cell["id"] for cell in out if "id" in cell}
+    for i, cell in enumerate(out):
+        if "id" not in cell:
+            cell["id"] = next(f"cell-{i}-{n}" for n in range(len(out) + 1)
+                              if f"cell-{i}-{n}" not in used)
+            used.add(cell["id"])
     student = {key: copy.deepcopy(value) for key, value in notebook.items() if key != "cells"}
     student["cells"] = out
     return student, the_plan
@@ -296,8 +304,9 @@ def readme(chapter_files: list[tuple[str, str]], wheel: str | None) -> str:
         "",
         "## 準備",
         "",
-        "Python (3.11) の仮想環境を作り、固定したバージョンのパッケージと aeutil を入れてから、",
-        "JupyterLab でこのフォルダーを開きます。",
+        "Python の仮想環境を作り、固定したバージョンのパッケージと aeutil を入れてから、",
+        "JupyterLab でこのフォルダーを開きます。Python のバージョンは、本書の README の",
+        "「動作環境」にあるものを使います。",
         "",
         "```bash",
         "python3 -m venv .venv",
@@ -305,7 +314,14 @@ def readme(chapter_files: list[tuple[str, str]], wheel: str | None) -> str:
         ".venv/bin/jupyter lab",
         "```",
         "",
-        "Windows の PowerShell では `.venv/bin/` を `.venv\\Scripts\\` に読み替えます。",
+        "Windows の PowerShell では、次のようにします。",
+        "",
+        "```powershell",
+        "py -m venv .venv",
+        f".venv\\Scripts\\python -m pip install -r requirements.txt {wheel or 'aeutil'}",
+        ".venv\\Scripts\\jupyter lab",
+        "```",
+        "",
         "インターネットにつながらない教室では、講師が用意したフォルダー (wheelhouse) から入れます。",
         "",
         "```bash",
@@ -313,6 +329,7 @@ def readme(chapter_files: list[tuple[str, str]], wheel: str | None) -> str:
         f"    -r requirements.txt {wheel or 'aeutil'}",
         "```",
         "",
+        "研修の進め方と PC の準備は、本の「研修で使う」のページにあります。",
         "コードは MIT ライセンス、文章と図は CC BY 4.0 で提供しています (LICENSE、LICENSE-CONTENT)。",
     ]
     return "\n".join(lines) + "\n"

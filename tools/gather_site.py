@@ -1,6 +1,6 @@
 """Gather the book into one folder for any static host (make site).
 
-    python tools/site.py [--html _build/html] [--zip _build/student.zip]
+    python tools/gather_site.py [--html _build/html] [--zip _build/student.zip]
                          [--pdf _build/pdf/book.pdf] [--out _build/site] [--allow-missing-pdf]
 
 The folder is the built HTML as it is, plus
@@ -13,7 +13,7 @@ The folder is the built HTML as it is, plus
 The landing page (book/intro.md) links to ../downloads/... from book/intro.html, so the
 links work wherever the folder is served from, and from the file system. `make book` alone
 does not make these two files; tests/test_links.py leaves links into downloads/ to
-tests/test_site.py, which checks them in an assembled site.
+tests/test_publish.py, which checks them in an assembled site.
 """
 
 from __future__ import annotations
