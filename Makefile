@@ -1,8 +1,8 @@
 # オートエンコーダによる異常検知 — build and test entry points.
 #
 #   make book   .venv を作り、ノートブックを実行して HTML を _build/html に作る
-#   make test   lint → 単体テスト → 本のビルド → HTML のテスト → ブラウザでのテスト
-#   make quick  速い単体テストだけ（slow・book・browser の印のないもの）
+#   make test   lint → 単体テスト → 本のビルド → HTML のテスト → ブラウザでのテスト → PDF とそのテスト
+#   make quick  速い単体テストだけ（slow・book・browser・pdf の印のないもの）
 #
 # Everything installed comes from requirements.txt, the lock (exact pins, one file for every
 # supported Python and platform), made from requirements.in by `make lock`.
@@ -62,7 +62,7 @@ CHROMIUM := /usr/bin/chromium
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
-	@echo "make test       lint, unit tests, book build, checks on the built HTML, browser tests"
+	@echo "make test       lint, unit tests, book build, checks on the built HTML, browser tests, the PDF and its checks"
 	@echo "make quick      unit tests without the slow ones (fuzz, properties, durability): a quick loop"
 	@echo "make chromium   install Debian's chromium with apt-get if $(CHROMIUM) is missing"
 	@echo "make lint       ruff check ."
@@ -70,6 +70,7 @@ help:
 	@echo "make lockcheck  the lock is up to date and resolves for Linux/Windows/macOS x Python 3.11.2/3.12/3.13"
 	@echo "make bench      benchmark table (own .venv-bench with PyTorch and PyOD; not part of make test)"
 	@echo "make profile    py-spy profile of one fit: what bounds the fit row of make bench"
+	@echo "make pdf        the whole book as one PDF, _build/pdf/book.pdf (chromium prints the single-page HTML)"
 	@echo "make student    participants' notebooks (no outputs, no solutions) in _build/student and _build/student.zip"
 	@echo "make site       HTML + PDF + notebook zip in one folder, _build/site, for any static host"
 	@echo "make serve      preview _build/site on http://127.0.0.1:$(PORT)/ (makes the site if missing)"
@@ -113,13 +114,16 @@ book: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium pdftools
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -m "not book and not browser"
+	$(PY) -m pytest -m "not book and not browser and not pdf"
 	$(BOOK_EXECUTE)
 	$(BOOK_BUILD)
 	$(PY) -m pytest -m book
 	$(PY) -m pytest -m browser
+	$(PDF_HTML_BUILD)
+	$(PY) tools/pdf/make_pdf.py
+	$(PY) -m pytest -m pdf
 
 # The lock: requirements.in (direct pins) -> requirements.txt, one file for every supported
 # Python and platform (uv's universal resolver; pins already in requirements.txt are kept).
@@ -133,7 +137,7 @@ lockcheck: $(STAMP)
 # The quick loop while working: the unit tests without the slow fuzz, property-based and
 # durability tests (marked slow). make test runs those too.
 quick: $(STAMP)
-	$(PY) -m pytest -m "not book and not browser and not slow"
+	$(PY) -m pytest -m "not book and not browser and not slow and not pdf"
 
 # Debian's chromium package, installed only when $(CHROMIUM) is missing (as root, or with sudo).
 # `apt-get update` runs only if the install fails without it (e.g. no package lists yet).
@@ -202,3 +206,37 @@ serve:
 	@test -f _build/site/index.html || $(MAKE) site
 	@echo "serving _build/site on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	$(PY) -m http.server --bind 127.0.0.1 --directory _build/site $(PORT)
+
+# --- The PDF -------------------------------------------------------------------------------------
+# make pdf: the book as one HTML page (Sphinx's singlehtml builder), printed to
+# _build/pdf/book.pdf by Debian's chromium through Playwright (tools/pdf/make_pdf.py; fonts from
+# japanize-matplotlib and matplotlib, A4, a table of contents with page numbers, bookmarks).
+# The notebooks' outputs come from the same jupyter-cache as make book: after make book nothing
+# runs again; without a cache BOOK_EXECUTE runs each notebook once.
+# pdftools: Debian's poppler-utils (pdfinfo gives make_pdf.py the page of each heading;
+# pdffonts, pdftotext, pdfimages, pdftoppm check and show the PDF: tests/test_pdf.py) and qpdf
+# (object streams: the tagged PDF at half the size), with apt-get when a command is missing.
+PDF_HTML_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
+	--config book/_config.yml --toc book/_toc.yml --builder singlehtml --all -W -n --keep-going
+PDF_COMMANDS := pdfinfo pdffonts pdftotext pdfimages pdftoppm qpdf
+APT_INSTALL_PDFTOOLS := env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends poppler-utils qpdf
+
+.PHONY: pdf pdftools
+
+pdf: $(STAMP) chromium pdftools
+	$(BOOK_EXECUTE)
+	$(PDF_HTML_BUILD)
+	$(PY) tools/pdf/make_pdf.py
+
+pdftools:
+	@missing=""; for c in $(PDF_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error:$$missing not found and apt-get is not available: install poppler-utils and qpdf" >&2; exit 1; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "error:$$missing not found; installing poppler-utils and qpdf needs root or sudo" >&2; exit 1; fi; \
+	echo "missing:$$missing: installing Debian's poppler-utils and qpdf (apt-get)"; \
+	$$sudo $(APT_INSTALL_PDFTOOLS) || { \
+		echo "apt-get install failed: running apt-get update and trying again"; \
+		$$sudo apt-get update && $$sudo $(APT_INSTALL_PDFTOOLS); }
