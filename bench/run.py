@@ -38,8 +38,9 @@ in the same process on the same data, and reports the ratio.
 
 Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--skip-pip] [--only-book]
                   [--skip-peers] [--seeds N] [--rows N])
-A full run takes about 10 minutes on an idle 2-core machine (much longer on a busy one: PyTorch
-threads compete); most of it is the book build and PyOD fitting Shuttle once per seed.
+A full run takes about 20 minutes on an idle 2-core machine (much longer on a busy one: PyTorch
+threads compete); most of it is the install and build rows (two cold builds, a serial one, three
+installs) and PyOD fitting Shuttle once per seed.
 """
 
 from __future__ import annotations

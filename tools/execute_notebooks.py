@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -34,6 +35,7 @@ import yaml
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
+from nbformat.warnings import MissingIDFieldWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "book" / "_config.yml"
@@ -84,8 +86,12 @@ def execute_settings(config: Path = CONFIG) -> dict:
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
-    # as myst-nb reads an .ipynb file (myst_nb.core.read: nbformat version 4)
-    return nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    # as myst-nb reads an .ipynb file (myst_nb.core.read: nbformat version 4). nbformat warns
+    # on cells without an id (older notebooks) and leaves them as they are: the same notebook
+    # and hash as myst-nb's, without the warning in the build log.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        return nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
 
 
 def run_one(job: tuple[str, int, bool]) -> tuple[str, object, float, str | None]:
