@@ -48,6 +48,30 @@ Python を書かずに、CSV ファイルから学習し、新しい CSV ファ�
 数値でない値や空欄がある、といった問題は、日本語のメッセージ (ファイル名、列名、
 ファイルでの行番号つき) を標準エラーに出し、終了コード 2 で終わります。このときは
 何も書き出しません。行番号は見出しを 1 行目として数えたファイルの行番号です。
+
+**Parquet**: 入力が Parquet のファイル (``.parquet``・``.pq``)、フォルダー (その下の
+``*.parquet`` をすべて)、glob (``"plant/*/2024-*.parquet"``。引用符で囲んでシェルに
+展開させない) なら、判定結果も Parquet で、``--output`` のフォルダーに入力のファイルと同じ
+名前 (フォルダーからの相対パス) で 1 ファイルずつ書きます。各ファイルは入力の列のあとに
+``再構成誤差`` (float32) と ``判定`` (``異常``/``正常``) の列を足したもので、値と判定は
+CSV と同じです (``--explain``・``--encoding``・``--output-encoding`` は CSV だけのものです)。
+
+.. code-block:: text
+
+    aeutil score plant/ --model model.keras --output scored/
+    aeutil score "plant/*.parquet" --model model.keras --output scored/ --workers 2
+    aeutil score plant/ --model model.keras --output scored/ --scheduler tcp://10.0.0.5:8786
+
+- 判定の前に、すべてのファイルの列 (スキーマ) を確かめます。列がない・数値でない・
+  読めないファイルが 1 つでもあれば、そのファイルの名前を含むエラーで止まります。
+- 出力のフォルダーは隣の一時フォルダーで書き上げてから名前を付け替えるので、途中で
+  エラーになっても、出力のフォルダーには書きかけのものが残りません。
+- すでにファイルのある出力のフォルダーは、``--overwrite`` を付けたときだけ置き換えます。
+- ``--workers N``: Dask の ``LocalCluster`` (ワーカー N 個、各 1 スレッドのプロセス) で、
+  ファイルごとに並列に判定します。``--scheduler ADDRESS``: すでに動いている Dask の
+  スケジューラーに判定を頼みます (入力・出力・モデルのパスは、ワーカーからも同じパスで
+  読み書きできる共有のストレージに置きます)。どちらもなければ 1 プロセスで判定します。
+  詳しくは :mod:`aeutil.distributed`。
 """
 
 from __future__ import annotations
@@ -220,13 +244,18 @@ def _add_score(sub) -> None:
             f"2K 列を足します。{ANOMALY_TEXT}の行には、再構成誤差への寄与が大きい順に K 列の列名と、\n"
             "その列の寄与が再構成誤差に占める割合を、0〜1 の小数 (小数点以下 3 桁。0.734 は 73.4%)\n"
             "で書きます。"
-            f"寄与が同じ列はモデルの列の順に並べます。{NORMAL_TEXT}の行では空欄です。"
+            f"寄与が同じ列はモデルの列の順に並べます。{NORMAL_TEXT}の行では空欄です。\n\n"
+            "入力が Parquet のファイル・フォルダー・glob なら、判定結果も Parquet で、--output の\n"
+            "フォルダーに入力のファイルと同じ名前で 1 ファイルずつ書きます (同じ 2 列を足す)。\n"
+            "--workers N か --scheduler ADDRESS を付けると、Dask でファイルごとに並列に判定します。"
         ),
     )
-    score.add_argument("new_csv", metavar="NEW.csv", help="判定する CSV ファイル")
+    score.add_argument("new_csv", metavar="INPUT",
+                       help="判定する CSV ファイル、または Parquet のファイル・フォルダー・glob")
     score.add_argument("--model", required=True, metavar="MODEL.keras",
                        help="aeutil fit で保存したモデル")
-    score.add_argument("--output", required=True, metavar="OUT.csv", help="判定結果の保存先")
+    score.add_argument("--output", required=True, metavar="OUTPUT",
+                       help="判定結果の保存先 (CSV ならファイル、Parquet ならフォルダー)")
     _add_encoding(score)
     score.add_argument("--output-encoding", default=None,
                        help="判定結果の文字コード (既定: 入力と同じ)")
@@ -239,6 +268,15 @@ def _add_score(sub) -> None:
         help="異常の行に、寄与の大きい列の名前と割合を K 組書く (上の説明を参照)。"
         "K は 1〜モデルの列の数 (既定: 書かない)",
     )
+    parquet = score.add_argument_group("Parquet の入力だけのオプション")
+    parquet.add_argument("--overwrite", action="store_true",
+                         help="すでにファイルのある出力のフォルダーを置き換える")
+    parquet.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                         help="Dask の LocalCluster (ワーカー N 個、各 1 スレッド) で並列に判定する")
+    parquet.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="動いている Dask のスケジューラー (tcp://host:8786 など) で判定する")
+    parquet.add_argument("--retries", type=_non_negative_int, default=3, metavar="N",
+                         help="Dask で、失敗したタスクをやり直す回数 (既定 3)")
     score.set_defaults(func="run_score")
 
 
@@ -258,6 +296,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"1 以上の整数を指定してください (いまは {text!r})")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"0 以上の整数を指定してください (いまは {text!r})")
     return value
 
 

@@ -9,6 +9,9 @@
   :func:`aeutil.engine.score` を計算し、閾値と比べて、判定結果を一時ファイルに書いてから
   名前を付け替える (:class:`aeutil.files.AtomicFile`)。``--explain K`` では、異常の行だけ
   :func:`aeutil.engine.contributions` を計算し、寄与の大きい K 列とその割合を足す (:class:`Explainer`)。
+  入力が Parquet (ファイル・フォルダー・glob) なら :func:`run_score_parquet`: 1 プロセスで
+  (:mod:`aeutil.parquetfile`)、``--workers``/``--scheduler`` なら Dask で (:mod:`aeutil.distributed`)
+  判定し、結果をフォルダーに Parquet で書く。
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .clierror import CommandError
 from .csvstream import CsvReader, check_columns, convert_bodies, csv_field, to_float32
 from .files import AtomicFile
 
-__all__ = ["Explainer", "contribution_shares", "run_fit", "run_score"]
+__all__ = ["Explainer", "contribution_shares", "run_fit", "run_score", "run_score_parquet"]
 
 
 # --- the arguments that argparse cannot check -------------------------------------------
@@ -370,9 +373,19 @@ def _write_scores(reader: CsvReader, output: Path, out_enc: Encoding, progress: 
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """``aeutil score``: 保存したモデルで CSV を判定し、結果の CSV を書いて、要約を表示する。"""
+    """``aeutil score``: 保存したモデルで CSV を判定し、結果の CSV を書いて、要約を表示する。
+
+    入力が Parquet (ファイル・フォルダー・glob) なら :func:`run_score_parquet` に任せます。
+    """
     from .modelfile import load_network
 
+    if _parquet_input(args.new_csv):
+        return run_score_parquet(args)
+    if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None) is not None:
+        raise CommandError(
+            "--workers と --scheduler は Parquet の入力だけで使えます (CSV は 1 プロセスで"
+            "塊ごとに判定します)。大きな CSV は Parquet に変換してから判定してください。"
+        )
     started = time.perf_counter()
     path, output = _output_paths(args)
     model_path = Path(args.model)
@@ -400,6 +413,75 @@ def run_score(args: argparse.Namespace) -> int:
     print(f"  閾値: {threshold:.6g} (モデルに保存された値)  列: {', '.join(columns)}")
     if explainer is not None:
         print(explainer.summary())
+    speed = f" ({rows / elapsed:,.0f} 行/秒)" if elapsed >= 1.0 else ""
+    print(f"  所要時間: {elapsed:.1f} 秒{speed}")
+    return 0
+
+
+# --- score: Parquet -------------------------------------------------------------------------
+
+
+def _parquet_input(text: str) -> bool:
+    """Parquet の入力か (pyarrow を読み込まずに、名前だけで決める)。"""
+    path = Path(text)
+    return bool(set(text) & set("*?[")) or path.is_dir() or path.suffix.lower() in (
+        ".parquet", ".pq")
+
+
+def run_score_parquet(args: argparse.Namespace) -> int:
+    """``aeutil score`` の Parquet の道: 1 プロセスで、または Dask で判定し、フォルダーに書く。"""
+    from .parquetfile import find_parquet_files, score_files_in_process
+
+    if getattr(args, "explain", None) is not None:
+        raise CommandError("--explain は CSV の入力だけで使えます (Parquet の出力には要因の列を"
+                           "書きません)。")
+    from .modelfile import load_network
+    from .parquetfile import OutputFolder, check_file
+
+    inp = find_parquet_files(args.new_csv)
+    model_path = Path(args.model)
+    output = Path(args.output)
+    # every check before any work (and before a cluster is started): the files' columns,
+    # the output folder
+    _, columns, threshold, _ = load_network(model_path)
+    for path in inp.files:
+        check_file(path, columns, model_path)
+    OutputFolder.check(output, overwrite=args.overwrite, inputs=inp.files,
+                       input_folder=inp.folder)
+    progress = Progress(sum(p.stat().st_size for p in inp.files), progress_enabled(args.progress))
+    started = time.perf_counter()
+    if args.workers is None and args.scheduler is None:
+        summary = score_files_in_process(inp, model_path, output, overwrite=args.overwrite,
+                                         batch_rows=args.chunksize, progress=progress)
+        how = "1 プロセス"
+    else:
+        from .distributed import dask_client, score_parquet
+
+        sizes = [p.stat().st_size for p in inp.files]
+        done = {"bytes": 0, "rows": 0}
+
+        def on_done(i: int, rows: int) -> None:
+            done["bytes"] += sizes[i]
+            done["rows"] += rows
+            progress.update(done["bytes"], done["rows"])
+
+        with dask_client(args.workers, args.scheduler) as client:
+            summary = score_parquet(args.new_csv, model_path, output, client=client,
+                                    retries=args.retries, overwrite=args.overwrite,
+                                    on_done=on_done)
+        progress.close(done["bytes"], done["rows"])
+        where = f"スケジューラー {args.scheduler}" if args.scheduler else "LocalCluster"
+        how = f"Dask ({where}、ワーカー {summary.workers} 個)"
+    elapsed = time.perf_counter() - started
+    rows, anomalies = summary.rows, summary.anomalies
+    print(f"判定しました: {args.new_csv} ({len(inp.files):,} ファイル) → {summary.output}")
+    share = f" ({100.0 * anomalies / rows:.1f}%)" if rows else ""
+    print(f"  行数: {rows:,}  異常: {anomalies:,} 行{share}")
+    print(f"  閾値: {threshold:.6g} (モデルに保存された値)  列: {', '.join(columns)}")
+    print(f"  判定: {how}")
+    if summary.memory:
+        peak = max(summary.memory.values()) / 2**20
+        print(f"  ワーカーのメモリ (RSS) の最大: {peak:,.0f} MB")
     speed = f" ({rows / elapsed:,.0f} 行/秒)" if elapsed >= 1.0 else ""
     print(f"  所要時間: {elapsed:.1f} 秒{speed}")
     return 0

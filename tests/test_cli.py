@@ -643,3 +643,170 @@ def test_contribution_shares_of_overflowing_and_zero_rows(monkeypatch):
     np.testing.assert_array_equal(
         shares, [[0.5, 0.0, 0.5], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.25, 0.75, 0.0]]
     )
+
+
+# --- Parquet (issue 15): files, folders and globs in, a folder of Parquet files out ---------
+
+
+def _parquet_folder(folder: Path, n_files: int = 3, rows: int = 120) -> Path:
+    """Parquet files of the sensor frame, one per machine, with a row id; a subfolder too."""
+    folder.mkdir(parents=True)
+    for i in range(n_files):
+        frame = _sensor_frame(rows, seed=10 + i)
+        frame.insert(0, "行番号", np.arange(i * rows, (i + 1) * rows))
+        frame.loc[[5, 50], "振動"] = [0.9, 0.1]
+        target = folder / ("sub" if i == n_files - 1 else "") / f"machine{i}.parquet"
+        target.parent.mkdir(exist_ok=True)
+        frame.to_parquet(target, index=False)
+    return folder
+
+
+def _nothing_left(parent: Path, expected: list[str]) -> None:
+    assert _files(parent) == sorted(expected), "a half-written folder or a temporary was left"
+
+
+def test_parquet_folder_gives_the_scores_and_labels_of_the_csv_path(trained, tmp_path, capsys):
+    data = _parquet_folder(tmp_path / "data")
+    out = tmp_path / "scored"
+    assert main(["score", str(data), "--model", str(trained), "--output", str(out)]) == 0
+    assert "(3 ファイル)" in capsys.readouterr().out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
+        "machine0.parquet", "machine1.parquet", "sub/machine2.parquet"]
+    for source in sorted(data.rglob("*.parquet")):
+        frame = pd.read_parquet(source)
+        scored = pd.read_parquet(out / source.relative_to(data))
+        # the input's columns unchanged, then the two columns of the CSV path
+        assert list(scored.columns) == [*frame.columns, SCORE_COLUMN, LABEL_COLUMN]
+        pd.testing.assert_frame_equal(scored[frame.columns], frame, check_dtype=False)
+        assert scored[SCORE_COLUMN].dtype == np.float32
+        # the same rows through the CSV command: the same float32 scores and labels
+        csv, csv_out = tmp_path / "same.csv", tmp_path / "same_scored.csv"
+        frame.to_csv(csv, index=False, encoding="utf-8")
+        assert main(["score", str(csv), "--encoding", "utf-8", "--model", str(trained),
+                     "--output", str(csv_out)]) == 0
+        expected = pd.read_csv(csv_out, encoding="utf-8")
+        np.testing.assert_array_equal(scored[SCORE_COLUMN].to_numpy(),
+                                      expected[SCORE_COLUMN].to_numpy(np.float32))
+        assert scored[LABEL_COLUMN].tolist() == expected[LABEL_COLUMN].tolist()
+        assert set(scored[LABEL_COLUMN]) == {"正常", "異常"}
+
+
+def test_parquet_file_and_glob_inputs(trained, tmp_path):
+    data = _parquet_folder(tmp_path / "data")
+    one = tmp_path / "one"
+    assert main(["score", str(data / "machine1.parquet"), "--model", str(trained),
+                 "--output", str(one)]) == 0
+    assert _files(one) == ["machine1.parquet"]
+    globbed = tmp_path / "globbed"
+    assert main(["score", str(data / "**" / "machine*.parquet"), "--model", str(trained),
+                 "--output", str(globbed)]) == 0
+    assert sorted(p.relative_to(globbed).as_posix() for p in globbed.rglob("*.parquet")) == [
+        "machine0.parquet", "machine1.parquet", "sub/machine2.parquet"]
+    a = pd.read_parquet(one / "machine1.parquet")
+    b = pd.read_parquet(globbed / "machine1.parquet")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_parquet_chunksize_does_not_change_the_output(trained, tmp_path):
+    data = _parquet_folder(tmp_path / "data", n_files=1, rows=1000)
+    for chunk in ("1000", "7"):
+        out = tmp_path / f"out{chunk}"
+        assert main(["score", str(data), "--model", str(trained), "--output", str(out),
+                     "--chunksize", chunk]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out1000"),
+                                  pd.read_parquet(tmp_path / "out7"))
+
+
+@pytest.mark.parametrize("bad", ["wrong columns", "not parquet", "text column", "scored"])
+def test_parquet_bad_file_names_the_file_and_writes_nothing(trained, tmp_path, capsys, bad):
+    data = _parquet_folder(tmp_path / "data")
+    target = data / "machine1.parquet"
+    if bad == "wrong columns":
+        pd.read_parquet(target).rename(columns={"電流": "電力"}).to_parquet(target)
+        expected = "'電流' がありません"
+    elif bad == "not parquet":
+        target.write_bytes(b"PAR1 this is not a parquet file")
+        expected = "Parquet のファイルとして読めません"
+    elif bad == "text column":
+        pd.read_parquet(target).astype({"温度": str}).to_parquet(target)
+        expected = "'温度' が数値の列ではありません"
+    else:
+        pd.read_parquet(target).assign(再構成誤差=0.0).to_parquet(target)
+        expected = "判定済み"
+    out = tmp_path / "scored"
+    assert main(["score", str(data), "--model", str(trained), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and expected in err, err
+    _nothing_left(tmp_path, ["data"])
+
+
+def test_parquet_bad_value_found_while_scoring_leaves_nothing(trained, tmp_path, capsys):
+    # the schema is right, so the error comes while scoring, after other files are written
+    data = _parquet_folder(tmp_path / "data")
+    target = data / "sub" / "machine2.parquet"
+    frame = pd.read_parquet(target)
+    frame.loc[7, "振動"] = np.nan
+    frame.to_parquet(target)
+    out = tmp_path / "scored"
+    assert main(["score", str(data), "--model", str(trained), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "8 行目" in err and "振動" in err, err
+    _nothing_left(tmp_path, ["data"])
+
+
+def test_parquet_output_with_results_needs_overwrite(trained, tmp_path, capsys):
+    data = _parquet_folder(tmp_path / "data")
+    out = tmp_path / "scored"
+    out.mkdir()
+    (out / "old.parquet").write_bytes(b"old results")
+    args = ["score", str(data), "--model", str(trained), "--output", str(out)]
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert _files(out) == ["old.parquet"]
+    assert main([*args, "--overwrite"]) == 0
+    assert _files(out) == ["machine0.parquet", "machine1.parquet", "sub"]  # the old file gone
+    _nothing_left(tmp_path, ["data", "scored"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([*args[:-1], str(empty)]) == 0  # an empty folder holds no results
+
+
+def test_parquet_refusals(trained, tmp_path, capsys):
+    data = _parquet_folder(tmp_path / "data")
+    csv = tmp_path / "new.csv"
+    _sensor_frame(20, seed=1).to_csv(csv, index=False, encoding="cp932")
+    cases = [
+        (["score", str(data), "--output", str(data / "x")], "入力のフォルダー"),
+        (["score", str(data / "**" / "*.parquet"), "--output", str(data / "sub"),
+          "--overwrite"], "入力のファイル"),
+        (["score", str(data), "--output", str(data)], "入力のファイル"),
+        (["score", str(data), "--output", str(tmp_path / "o.csv")], "フォルダーに書きます"),
+        (["score", str(data), "--output", str(tmp_path / "o"), "--explain", "1"],
+         "--explain は CSV"),
+        (["score", str(tmp_path / "none" / "*.parquet"), "--output", str(tmp_path / "o")],
+         "当てはまるファイルがありません"),
+        (["score", str(tmp_path / "*.csv"), "--output", str(tmp_path / "o")],
+         "Parquet (.parquet, .pq) でない"),
+        (["score", str(tmp_path / "missing.parquet"), "--output", str(tmp_path / "o")],
+         "見つかりません"),
+        (["score", str(csv), "--output", str(tmp_path / "o.csv"), "--workers", "2"],
+         "Parquet の入力だけ"),
+        (["score", str(data), "--output", str(tmp_path / "o"), "--workers", "1",
+          "--scheduler", "tcp://127.0.0.1:1"], "どちらか一方"),
+    ]
+    for argv, expected in cases:
+        assert main([*argv, "--model", str(trained)]) == 2, argv
+        err = capsys.readouterr().err
+        assert expected in err, (argv, err)
+    _nothing_left(tmp_path, ["data", "new.csv"])
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    assert main(["score", str(empty), "--model", str(trained), "--output", str(tmp_path / "o")]) == 2
+    assert "Parquet のファイル (*.parquet) がありません" in capsys.readouterr().err
+
+
+def test_score_help_documents_parquet_and_dask(capsys):
+    assert main(["score", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--overwrite", "--workers N", "--scheduler ADDRESS", "--retries N", "glob"):
+        assert option in out, option

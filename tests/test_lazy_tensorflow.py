@@ -8,6 +8,11 @@ import sys
 import pytest
 
 GUARD = "import sys"
+#: Scoring on Dask from Parquet (issue 15) loads these; `import aeutil` and the CSV path never do.
+#: (pyarrow itself is imported by pandas 3, which backs its text columns with it, as soon as
+#: pandas is; the Parquet reader and writer, pyarrow.parquet, only on the Parquet path.)
+DASK = {"dask", "distributed"}
+NO_PARQUET = "assert 'pyarrow.parquet' not in sys.modules, 'the CSV path loaded pyarrow.parquet'\n"
 CHECK = "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
 
 
@@ -58,7 +63,12 @@ def test_cli_help_needs_no_tensorflow(argv):
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    assert aeutil.cli.main({argv!r}) == 0\n"
     )
-    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy", "numpy", "pandas"}, loaded
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy", "numpy", "pandas", *DASK}, loaded
+
+
+def test_import_aeutil_loads_neither_dask_nor_pyarrow():
+    loaded = _loaded_after("import aeutil\nassert aeutil.__version__")
+    assert not loaded & {*DASK, "pyarrow", "pandas"}, loaded
 
 
 def test_python_dash_m_help_loads_only_the_parser():
@@ -88,9 +98,10 @@ def test_cli_fit_and_score_of_a_dense_model_need_neither_tensorflow_nor_sklearn(
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    assert aeutil.cli.main({fit!r}) == 0\n"
         f"    assert aeutil.cli.main({score!r}) == 0\n"
+        + NO_PARQUET
     )
     assert out.read_text(encoding="utf-8").count("\n") == 61
-    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy"}, loaded
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy", *DASK}, loaded
 
 
 def test_cli_score_with_explain_needs_neither_tensorflow_nor_sklearn(tmp_path):
@@ -108,11 +119,12 @@ def test_cli_score_with_explain_needs_neither_tensorflow_nor_sklearn(tmp_path):
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    assert aeutil.cli.main({fit!r}) == 0\n"
         f"    assert aeutil.cli.main({score!r}) == 0\n"
+        + NO_PARQUET
     )
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "a,b,note,再構成誤差,判定,要因1,要因1の割合,要因2,要因2の割合"
     assert len(lines) == 61 and ",異常,b,0." in lines[31]
-    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy"}, loaded
+    assert not loaded & {"tensorflow", "keras", "sklearn", "scipy", *DASK}, loaded
 
 
 def test_model_attribute_builds_keras_on_demand():
