@@ -67,6 +67,7 @@ __all__ = [
     "sample_normal_rows",
     "score_dataframe",
     "score_parquet",
+    "write_plant_history",
 ]
 
 #: タスクの既定のやり直しの回数。
@@ -146,7 +147,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     """Dask のクライアント。``scheduler`` があればそこへつなぎ、なければ ``LocalCluster`` を作る。
 
     ``LocalCluster`` はワーカーをプロセスで ``workers`` 個 (既定: CPU のコアの数)、各 1 スレッドで
-    この計算機の中だけ (``127.0.0.1``) に起動します (ログは ERROR だけ)。``with`` を抜けると閉じます。
+    この計算機の中だけ (``127.0.0.1``) に起動します (ログは ERROR だけ)。ワーカーは起動するときに
+    判定のコード (このモジュールと pyarrow) を読み込んでおきます。``with`` を抜けると閉じます。
     Dask はワーカーのプロセスで BLAS のスレッドを 1 つにする (``OPENBLAS_NUM_THREADS=1`` など)
     ので、ワーカー 1 つは 1 コアを使います。
 
@@ -174,8 +176,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     n = workers if workers is not None else (os.cpu_count() or 1)
     # on this machine only (127.0.0.1), the HTTP server on a free port (not 8787, which
     # another cluster may hold: Dask would warn and move)
+    # aeutil's scoring code is imported as each worker starts (preload), not by its first task
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster:
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                      preload=["aeutil.distributed"]) as cluster:
         with Client(cluster) as client:
             yield client
 
@@ -480,3 +484,58 @@ def fit_on_sample(ddf: dd.DataFrame, columns: Sequence[str], model: str | os.Pat
     detector = AutoEncoderDetector(seed=seed, **params).fit(sample)
     detector.save(model)
     return detector
+
+
+# --- a plant's history, made up (chapter 12 and make bench) -----------------------------------
+
+
+def write_plant_history(folder: str | os.PathLike, *, machines: int = 20, days: int = 365,
+                        rows_per_day: int = 24, seed: int = 0,
+                        broken_share: float = 0.001) -> list[Path]:
+    """設備ごとの 1 年分のセンサーの記録を作り、設備 1 台につき Parquet のファイル 1 つに書く。
+
+    列は ``行番号`` (全体の通し番号)・``日時``・``設備``・``温度``・``振動``・``電流``・``点検中``。
+    温度は設備ごとに水準が違い、季節 (1 年周期) と 1 日の周期で動き、振動と電流は温度に
+    つれて動きます。``点検中`` の時間 (約 2%) は設備が止まっていて電流がほぼ 0 になり、
+    ``broken_share`` の割合の行は振動だけが大きくなっています (壊れた関係)。
+
+    Returns
+    -------
+    list of pathlib.Path
+        書いたファイル (``machine01.parquet``、``machine02.parquet``、…)。
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = days * rows_per_day
+    hours = np.arange(n) * (24.0 / rows_per_day)
+    stamps = np.datetime64("2024-01-01T00:00") + (hours * 3600).astype("timedelta64[s]")
+    season = 8.0 * np.sin(2 * np.pi * (hours / 24.0 - 105.0) / 365.0)  # warmest in summer
+    daily = 2.0 * np.sin(2 * np.pi * (hours % 24.0 - 9.0) / 24.0)
+    paths = []
+    for m in range(machines):
+        rng = np.random.default_rng([seed, m])
+        level = 55.0 + 10.0 * m / max(machines - 1, 1)
+        temperature = level + season + daily + rng.normal(0.0, 1.0, n)
+        shift = temperature - level
+        vibration = 0.5 + 0.02 * shift + rng.normal(0.0, 0.01, n)
+        current = 10.0 + 0.1 * shift + rng.normal(0.0, 0.05, n)
+        stopped = rng.random(n) < 0.02
+        current[stopped] = rng.normal(0.2, 0.05, int(stopped.sum()))
+        broken = rng.random(n) < broken_share
+        vibration[broken] += 0.3
+        table = pa.table({
+            "行番号": np.arange(m * n, (m + 1) * n, dtype=np.int64),
+            "日時": stamps,
+            "設備": pa.array([f"{m + 1:02d}号機"] * n, type=pa.string()),
+            "温度": temperature.round(2),
+            "振動": vibration.round(4),
+            "電流": current.round(3),
+            "点検中": stopped,
+        })
+        path = folder / f"machine{m + 1:02d}.parquet"
+        pq.write_table(table, path)
+        paths.append(path)
+    return paths
