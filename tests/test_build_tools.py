@@ -263,17 +263,21 @@ def test_execute_notebooks_caches_what_myst_nb_matches_and_fails_on_an_error(tmp
     assert "error: 1 notebook(s) raised: nb/bad.ipynb" in result.stderr
 
     cache = get_cache(str(tmp_path / "_build" / ".jupyter_cache"))
-    good = execute_notebooks.read_notebook(tmp_path / "nb" / "good.ipynb")
-    bad = execute_notebooks.read_notebook(tmp_path / "nb" / "bad.ipynb")
-    # the good notebook is found the way myst-nb looks (the hash of the notebook as read) ...
-    record = cache.match_cache_notebook(good)
-    outputs = cache.get_cache_bundle(record.pk).nb.cells
-    # ... ran in its own folder, and its stderr output is kept (the build warns on it)
-    assert outputs[0].outputs[0].text.strip() == str(tmp_path / "nb")
-    assert outputs[1].outputs[0].name == "stderr"
-    # the failed one is not cached: the build would execute it and fail
-    with pytest.raises(KeyError):
-        cache.match_cache_notebook(bad)
+    try:
+        good = execute_notebooks.read_notebook(tmp_path / "nb" / "good.ipynb")
+        bad = execute_notebooks.read_notebook(tmp_path / "nb" / "bad.ipynb")
+        # the good notebook is found the way myst-nb looks (the hash of the notebook as read) ...
+        record = cache.match_cache_notebook(good)
+        outputs = cache.get_cache_bundle(record.pk).nb.cells
+        # ... ran in its own folder, and its stderr output is kept (the build warns on it)
+        assert outputs[0].outputs[0].text.strip() == str(tmp_path / "nb")
+        assert outputs[1].outputs[0].name == "stderr"
+        # the failed one is not cached: the build would execute it and fail
+        with pytest.raises(KeyError):
+            cache.match_cache_notebook(bad)
+    finally:
+        # close the SQLite connections now (Python 3.13 warns about one left open)
+        cache.db.dispose()
 
     # once fixed, only that one runs; then nothing runs
     path = tmp_path / "nb" / "bad.ipynb"

@@ -120,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = execute_settings()
     cache = get_cache(str(settings["cache"]))
+    try:
+        return execute(cache, settings, args.jobs)
+    finally:
+        cache.db.dispose()  # close the cache's SQLite connections
 
+
+def execute(cache, settings: dict, jobs: int) -> int:
+    """Run what the cache lacks, `jobs` at a time; 1 if a notebook raised."""
     todo = []
     for path in toc_notebooks():
         try:
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     before = previous_seconds(cache)
     todo.sort(key=lambda p: (before.get(p, 0.0), os.path.getsize(p)), reverse=True)
-    jobs = min(args.jobs or os.cpu_count() or 1, len(todo))
+    jobs = min(jobs or os.cpu_count() or 1, len(todo))
     print(f"notebooks: executing {len(todo)} in {jobs} kernel(s) at a time", flush=True)
 
     failed = []
