@@ -52,6 +52,7 @@ from .parquetfile import (
     ScoreSummary,
     check_file,
     count_anomalies,
+    empty_frame,
     find_parquet_files,
     read_frame,
     score_frame,
@@ -81,7 +82,7 @@ _LOADS = [0]  # how many times this process has read a model file (tests read it
 
 
 def model_stamp(path: Path) -> tuple[int, int]:
-    """モデルファイルの ``(更新時刻 ns, 大きさ)``。ワーカーのキャッシュの鍵に使う。"""
+    """ファイルの ``(更新時刻 ns, 大きさ)``。モデルのキャッシュやタスクの鍵に使う。"""
     stat = os.stat(path)
     return stat.st_mtime_ns, stat.st_size
 
@@ -115,11 +116,24 @@ def model_loads() -> int:
     return _LOADS[0]
 
 
-def _memory() -> int:
-    """このプロセスのメモリ (RSS、バイト)。"""
+def peak_memory() -> int:
+    """このプロセスのメモリ (RSS) の、起動してからの最大値 (バイト)。
+
+    Linux では ``/proc/self/status`` の ``VmHWM`` を読みます (``resource.getrusage`` の
+    ``ru_maxrss`` は、fork した親のメモリまで数えてしまうので使いません)。Windows では
+    psutil の ``peak_wset``、ほかではいまの RSS です。
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import psutil
 
-    return int(psutil.Process().memory_info().rss)
+    info = psutil.Process().memory_info()
+    return int(getattr(info, "peak_wset", info.rss))
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ def _score_partition(frame: pd.DataFrame, job: _Job, target: str, source: str):
     table = score_frame(frame, network, columns, threshold, source=source)
     write_table(table, Path(target))
     where = f"{socket.gethostname()}:{os.getpid()}"
-    return table.num_rows, count_anomalies(table), where, _memory()
+    return table.num_rows, count_anomalies(table), where, peak_memory()
 
 
 # --- the cluster -------------------------------------------------------------------------
@@ -217,16 +231,19 @@ def read_parquet_files(source: str | os.PathLike | Sequence[str | os.PathLike],
         files = list(find_parquet_files(os.fspath(source)).files)
     else:
         files = [Path(p).resolve() for p in source]
-    meta = read_frame(files[0]).iloc[:0]
+    meta = empty_frame(files[0])  # from the first file's schema: no data is read here
     if columns is not None:
         meta = meta[list(columns)]
-    return dd.from_map(_read_partition, [str(f) for f in files],
+    # each partition carries its file's size and time of change: a file rewritten between two
+    # runs gets new task keys, so a scheduler never serves an old reading of it
+    specs = [(str(f), *model_stamp(f)) for f in files]
+    return dd.from_map(_read_partition, specs,
                        columns=None if columns is None else list(columns),
                        meta=meta, label="read-parquet-file", enforce_metadata=False)
 
 
-def _read_partition(path: str, columns: list[str] | None = None) -> pd.DataFrame:
-    frame = read_frame(Path(path))
+def _read_partition(spec: tuple[str, int, int], columns: list[str] | None = None) -> pd.DataFrame:
+    frame = read_frame(Path(spec[0]))
     return frame if columns is None else frame[columns]
 
 

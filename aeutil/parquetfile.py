@@ -47,6 +47,7 @@ __all__ = [
     "ScoreSummary",
     "check_file",
     "count_anomalies",
+    "empty_frame",
     "find_parquet_files",
     "is_parquet_input",
     "read_frame",
@@ -173,6 +174,14 @@ def check_file(path: Path, columns: Sequence[str], model: Path) -> pa.Schema:
     return schema
 
 
+def empty_frame(path: Path) -> pd.DataFrame:
+    """Parquet のファイルのスキーマだけを読み、同じ列と型の 0 行の DataFrame を返す。"""
+    try:
+        return pq.read_schema(path).empty_table().to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise CommandError(f"{path} を Parquet のファイルとして読めません: {exc}") from None
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     """Parquet のファイルを 1 つ DataFrame に読む (読めなければファイル名つきのエラー)。"""
     try:
@@ -277,7 +286,8 @@ class ScoreSummary:
     workers : int
         判定した Dask のワーカーの数 (1 プロセスで判定したときは 0)。
     memory : dict
-        ワーカーごとに、判定のあいだに測ったプロセスのメモリ (RSS) の最大値 (バイト)。
+        ワーカーごとに (``ホスト名:プロセス番号``)、ワーカーのプロセスのメモリ (RSS) の
+        起動してからの最大値 (バイト。Windows では各タスクの終わりに測った値の最大)。
     """
 
     output: Path

@@ -24,6 +24,12 @@ in the same process on the same data, and reports the ratio.
              the serial jupyter-book build, a cached rebuild, and make venv with uv (warm and
              empty cache) against pip (skip with --skip-book, or the pip row with --skip-pip;
              about 10 minutes).
+   dask    - rows per second of aeutil score on a generated Parquet data set of 21 million rows
+             (a plant's year: 20 machines, every 30 s, one file per machine; issue 15), one
+             process against Dask with 1 and 2 workers (LocalCluster, one thread each): the
+             command from the shell (Dask's time includes starting the cluster) and the API on a
+             running cluster; peak memory (RSS) of the process and of each worker; the outputs
+             compared row for row (bench/bench_dask.py; skip with --skip-dask).
 5. peers   - ROC-AUC, PR-AUC, fit and score time of aeutil, PyOD's AutoEncoder (its
              defaults) and scikit-learn's IsolationForest on the same splits of three data
              sets: the three-cluster demo with labelled outliers, the chapter-8 machine
@@ -37,7 +43,7 @@ in the same process on the same data, and reports the ratio.
              installed only in .venv-bench by `make bench`.
 
 Run: make bench   (or .venv-bench/bin/python bench/run.py [--skip-book] [--skip-pip] [--only-book]
-                  [--skip-peers] [--seeds N] [--rows N])
+                  [--skip-peers] [--skip-dask] [--only-dask] [--seeds N] [--rows N])
 A full run takes about 20 minutes on an idle 2-core machine (much longer on a busy one: PyTorch
 threads compete); most of it is the install and build rows (two cold builds, a serial one, three
 installs) and PyOD fitting Shuttle once per seed.
@@ -429,6 +435,29 @@ def bench_cli(table: Table, repeat: int) -> None:
           flush=True)
 
 
+def bench_dask(table: Table, rows_per_day: int) -> None:
+    from bench_dask import measure
+
+    with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
+        r = measure(20, rows_per_day, Path(folder))
+    rows = r["rows"]
+    cli_s, cli_peak = r["cli"]
+    what = f"dask: aeutil score, {rows:,} rows of Parquet (20 files)"
+    table.add(f"{what}, one process, from the shell", f"{rows / cli_s:,.0f} rows/s",
+              f"peak RSS {cli_peak / 2**20:,.0f} MB", "-")
+    for n in (1, 2):
+        seconds, _ = r[f"cli_w{n}"]
+        table.add(f"{what}, --workers {n}, from the shell (cluster start included)",
+                  f"{rows / seconds:,.0f} rows/s", f"one process {rows / cli_s:,.0f} rows/s",
+                  f"{cli_s / seconds:.2f}x the speed of one process")
+    for n in (1, 2):
+        seconds, startup, peaks = r[f"api_w{n}"]
+        memory = ", ".join(f"{p / 2**20:,.0f}" for p in peaks)
+        table.add(f"{what}, Dask {n} worker(s), cluster running (API; start {startup:.1f} s)",
+                  f"{rows / seconds:,.0f} rows/s", f"peak RSS per worker {memory} MB",
+                  f"{cli_s / seconds:.2f}x the speed of one process")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="fits per side in row 1")
@@ -441,6 +470,12 @@ def main() -> None:
                         help="book rows: leave out the install with pip (about 2 minutes)")
     parser.add_argument("--only-book", action="store_true",
                         help="only the install and build rows (section 4)")
+    parser.add_argument("--skip-dask", action="store_true",
+                        help="leave out the Parquet / Dask rows (about 5 minutes)")
+    parser.add_argument("--only-dask", action="store_true", help="only the Parquet / Dask rows")
+    parser.add_argument("--dask-rows-per-day", type=int, default=2880,
+                        help="rows per machine and day in the dask rows (2880: every 30 s, "
+                             "21,024,000 rows in all)")
     parser.add_argument("--seeds", type=int, default=5,
                         help="seeds per detector in the peers rows (PyOD on Shuttle is the slow part)")
     args = parser.parse_args()
@@ -448,10 +483,16 @@ def main() -> None:
         args.skip_book = True
     table = Table()
     print("measuring (each line as it is done):", flush=True)
+    if args.only_dask:
+        bench_dask(table, args.dask_rows_per_day)
+        table.print()
+        return
     if not args.only_book:
         bench_fit(table, args.repeat)
         bench_score(table, args.rows, args.predict_rows)
         bench_cli(table, args.repeat)
+        if not args.skip_dask:
+            bench_dask(table, args.dask_rows_per_day)
         if not args.skip_peers:
             bench_peers(table, args.seeds)
     if not args.skip_book:
