@@ -144,13 +144,35 @@ class _Job:
     stamp: tuple[int, int]
 
 
-def _score_partition(frame: pd.DataFrame, job: _Job, target: str, source: str):
-    """ワーカーで: パーティション 1 つを判定し、``target`` に一時ファイル経由で書く。"""
+#: パーティションの判定結果を、一時フォルダーに置くときの名前 (クライアントが最後に付け替える)。
+_STAGED = ".aeutil-part-{i:06d}.parquet"
+#: :func:`_score_partition` が返す 1 行の表の形。
+_RESULT_META = pd.DataFrame({
+    "partition": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="int64"),
+    "anomalies": pd.Series([], dtype="int64"), "worker": pd.Series([], dtype=object),
+    "memory": pd.Series([], dtype="int64"),
+})
+#: :func:`read_parquet_files` のパーティションが覚えている、元のファイルの名前。
+SOURCE_ATTR = "aeutil_source"
+
+
+def _score_partition(frame: pd.DataFrame, job: _Job, staging: str, run: str,
+                     partition_info=None) -> pd.DataFrame:
+    """ワーカーで: パーティション 1 つを判定し、一時フォルダーに一時ファイル経由で書く。
+
+    読み込みと同じタスクで動く (Dask が ``from_map`` と ``map_partitions`` を 1 つのタスクに
+    まとめる) ので、ワーカーが持つのは、いま判定しているパーティション 1 つだけです。
+    ``run`` は、実行ごとにタスクの鍵を変えるためだけの引数です。
+    """
+    i = partition_info["number"] if partition_info else 0
     network, columns, threshold, _ = cached_network(job.model, job.stamp)
+    source = frame.attrs.get(SOURCE_ATTR, f"パーティション {i}")
     table = score_frame(frame, network, columns, threshold, source=source)
-    write_table(table, Path(target))
-    where = f"{socket.gethostname()}:{os.getpid()}"
-    return table.num_rows, count_anomalies(table), where, peak_memory()
+    write_table(table, Path(staging) / _STAGED.format(i=i))
+    return pd.DataFrame({"partition": [i], "rows": [table.num_rows],
+                         "anomalies": [count_anomalies(table)],
+                         "worker": [f"{socket.gethostname()}:{os.getpid()}"],
+                         "memory": [peak_memory()]})
 
 
 # --- the cluster -------------------------------------------------------------------------
@@ -244,14 +266,17 @@ def read_parquet_files(source: str | os.PathLike | Sequence[str | os.PathLike],
 
 def _read_partition(spec: tuple[str, int, int], columns: list[str] | None = None) -> pd.DataFrame:
     frame = read_frame(Path(spec[0]))
-    return frame if columns is None else frame[columns]
+    if columns is not None:
+        frame = frame[columns]
+    frame.attrs[SOURCE_ATTR] = spec[0]  # errors found while scoring name the file
+    return frame
 
 
 # --- scoring -----------------------------------------------------------------------------
 
 
 def score_dataframe(ddf: dd.DataFrame, model: str | os.PathLike, output: str | os.PathLike, *,
-                    names: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+                    names: Sequence[str] | None = None,
                     client=None, workers: int | None = None, scheduler: str | None = None,
                     retries: int = DEFAULT_RETRIES, overwrite: bool = False,
                     inputs: Sequence[Path] = (), input_folder: Path | None = None,
@@ -259,7 +284,11 @@ def score_dataframe(ddf: dd.DataFrame, model: str | os.PathLike, output: str | o
     """Dask の DataFrame をパーティションごとに判定し、``output`` のフォルダーに Parquet で書く。
 
     出力の各ファイルは、入力の列のあとに ``再構成誤差`` (float32) と ``判定`` (異常/正常) の
-    列を足したもので、``aeutil score`` の CSV と同じ値・同じ判定です。
+    列を足したもので、``aeutil score`` の CSV と同じ値・同じ判定です。パーティションごとに
+    ``map_partitions`` のタスクが 1 つ動き、判定して一時フォルダーに書きます (読み込みと判定は
+    Dask が 1 つのタスクにまとめるので、ワーカーが一度に持つのはパーティション 1 つです)。
+    エラーのメッセージは、:func:`read_parquet_files` で読んだパーティションなら元のファイルの
+    名前を、それ以外は ``パーティション 3`` のような番号を名乗ります。
 
     Parameters
     ----------
@@ -274,8 +303,6 @@ def score_dataframe(ddf: dd.DataFrame, model: str | os.PathLike, output: str | o
         置き換えます。
     names : list of str, optional
         パーティションごとの出力のファイル名 (相対パス)。既定は ``part.00000.parquet`` から順に。
-    sources : list of str, optional
-        パーティションごとの、エラーのメッセージで名乗る名前 (既定: ``パーティション 0`` など)。
     client : distributed.Client, optional
         使うクライアント。なければ ``scheduler`` につなぐか、``LocalCluster`` を ``workers`` 個の
         ワーカーで作り (:func:`dask_client`)、終わったら閉じます。
@@ -313,37 +340,34 @@ def score_dataframe(ddf: dd.DataFrame, model: str | os.PathLike, output: str | o
             f"{', '.join(map(repr, missing))} がありません。使える列: {', '.join(map(str, ddf.columns))}。"
         )
     job = _Job(str(model_path), model_stamp(model_path))
-    parts = ddf.to_delayed()
-    names = list(names) if names is not None else [f"part.{i:05d}.parquet" for i in range(len(parts))]
-    sources = list(sources) if sources is not None else [f"パーティション {i}" for i in range(len(parts))]
-    if not len(names) == len(sources) == len(parts):
-        raise ValueError("names と sources の数がパーティションの数と違います。")
-    # a new name for every run's tasks: with the same keys, the scheduler could hand back the
-    # results of an earlier run that it still holds, without writing this run's files
+    n_parts = ddf.npartitions
+    names = list(names) if names is not None else [f"part.{i:05d}.parquet" for i in range(n_parts)]
+    if len(names) != n_parts:
+        raise ValueError("names の数がパーティションの数と違います。")
+    # a new argument for every run: new task keys, so that the scheduler cannot hand back the
+    # results of an earlier run that it still holds instead of writing this run's files
     run = uuid.uuid4().hex
     with OutputFolder(output, overwrite=overwrite, inputs=inputs,
                       input_folder=input_folder) as folder:
-        targets = folder.prepare(names)
-        tasks = [
-            delayed(_score_partition, pure=False)(part, job, str(target), source,
-                                                  dask_key_name=f"aeutil-score-{run}-{i}")
-            for i, (part, target, source) in enumerate(zip(parts, targets, sources, strict=True))
-        ]
+        folder.prepare(names)
+        scored = ddf.map_partitions(_score_partition, job, str(folder.staging), run,
+                                    meta=_RESULT_META, enforce_metadata=False)
+        tasks = scored.to_delayed()
         with _client_for(client, workers, scheduler) as active:
             n_workers = len(active.scheduler_info().get("workers", {}))
             started = time.perf_counter()
             futures = active.compute(tasks, retries=retries)
-            index = {f.key: i for i, f in enumerate(futures)}
             rows = anomalies = 0
             memory: dict[str, int] = {}
             try:
                 for future in as_completed(futures):
-                    n, bad, where, rss = future.result()
-                    rows += n
-                    anomalies += bad
-                    memory[where] = max(memory.get(where, 0), rss)
+                    done = future.result().iloc[0]
+                    rows += int(done["rows"])
+                    anomalies += int(done["anomalies"])
+                    where = str(done["worker"])
+                    memory[where] = max(memory.get(where, 0), int(done["memory"]))
                     if on_done is not None:
-                        on_done(index[future.key], n)
+                        on_done(int(done["partition"]), int(done["rows"]))
             except BaseException as exc:
                 active.cancel(futures, force=True)
                 if type(exc).__name__ == "KilledWorker":
@@ -355,6 +379,7 @@ def score_dataframe(ddf: dd.DataFrame, model: str | os.PathLike, output: str | o
                     raise CommandError("判定のタスクが取り消されました。") from None
                 raise
             seconds = time.perf_counter() - started
+        folder.rename_staged([_STAGED.format(i=i) for i in range(n_parts)], names)
         folder.commit(expected=names)
     return ScoreSummary(folder.target, names, rows, anomalies, seconds, n_workers, memory)
 
@@ -388,7 +413,7 @@ def score_parquet(source: str | os.PathLike, model: str | os.PathLike,
         check_file(path, columns, model_path)
     ddf = read_parquet_files(list(inp.files))
     return score_dataframe(
-        ddf, model_path, output, names=inp.names(), sources=[str(p) for p in inp.files],
+        ddf, model_path, output, names=inp.names(),
         client=client, workers=workers, scheduler=scheduler, retries=retries,
         overwrite=overwrite, inputs=inp.files, input_folder=inp.folder, on_done=on_done,
     )

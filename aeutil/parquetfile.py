@@ -388,6 +388,13 @@ class OutputFolder:
             folder.mkdir(parents=True, exist_ok=True)
         return paths
 
+    def rename_staged(self, staged: Sequence[str], names: Sequence[str]) -> None:
+        """一時フォルダーの中で、``staged`` の各ファイルを ``names`` (相対パス) に付け替える。"""
+        for old, new in zip(staged, names, strict=True):
+            source = self.staging / old
+            if source.is_file():
+                os.replace(source, self.staging / new)
+
     def leftovers(self) -> Iterator[Path]:
         """一時フォルダーに残った書きかけの一時ファイル (止められたワーカーが書いていたもの)。"""
         return (p for p in self.staging.rglob(".*.tmp") if p.is_file())

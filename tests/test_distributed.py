@@ -285,7 +285,7 @@ def test_worker_killed_mid_run_output_complete_without_duplicates(model, tmp_pat
         def kill_one_worker_when_files_appear() -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                written = list(tmp_path.glob(".out.*.tmp/part.*.parquet"))
+                written = list(tmp_path.glob(".out.*.tmp/.aeutil-part-*.parquet"))
                 if len(written) >= 3:
                     address, pid = sorted(pids.items())[0]
                     os.kill(pid, signal.SIGKILL)
