@@ -17,12 +17,17 @@ Memory: the single process's peak RSS (VmHWM, aeutil.distributed.peak_memory, in
 each Dask worker's peak RSS (ScoreSummary.memory). Every run writes a new output folder; the outputs of the three
 command runs are compared row for row (the same 再構成誤差 and 判定).
 
-Run: .venv/bin/python bench/bench_dask.py [--machines 20] [--rows-per-day 2880]
+bench/run.py runs this script in a process of its own: LocalCluster starts its workers with
+multiprocessing's spawn, which imports the parent's main module again in every worker, and
+run.py's imports (TensorFlow, scikit-learn, ...) would add about 0.5 GB to each worker.
+
+Run: .venv/bin/python bench/bench_dask.py [--machines 20] [--rows-per-day 2880] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -109,9 +114,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--machines", type=int, default=20)
     parser.add_argument("--rows-per-day", type=int, default=2880)
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the measurements to this file (bench/run.py reads it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
         result = measure(args.machines, args.rows_per_day, Path(folder))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result), encoding="utf-8")
     rows = result["rows"]
     print(f"\n{rows:,} rows: one process {rows / result['cli'][0]:,.0f} rows/s; "
           f"Dask 1 worker {rows / result['api_w1'][0]:,.0f}, 2 workers "

@@ -55,6 +55,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -436,10 +437,15 @@ def bench_cli(table: Table, repeat: int) -> None:
 
 
 def bench_dask(table: Table, rows_per_day: int) -> None:
-    from bench_dask import measure
+    # in a process of its own: LocalCluster's workers (multiprocessing spawn) would import this
+    # script's main module again, TensorFlow and scikit-learn included, and weigh 0.5 GB more
+    import json
 
     with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
-        r = measure(20, rows_per_day, Path(folder))
+        out = Path(folder) / "dask.json"
+        subprocess.run([sys.executable, str(ROOT / "bench" / "bench_dask.py"),
+                        "--rows-per-day", str(rows_per_day), "--json", str(out)], check=True)
+        r = json.loads(out.read_text(encoding="utf-8"))
     rows = r["rows"]
     cli_s, cli_peak = r["cli"]
     what = f"dask: aeutil score, {rows:,} rows of Parquet (20 files)"
