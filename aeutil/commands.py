@@ -428,15 +428,27 @@ def _parquet_input(text: str) -> bool:
         ".parquet", ".pq")
 
 
+def _require(module: str, packages: str, what: str) -> None:
+    """``module`` を読み込めなければ、入れ方を示すエラーにする (トレースバックを出さない)。"""
+    try:
+        __import__(module)
+    except ImportError:
+        raise CommandError(
+            f"{what}には {packages} が必要です。pip install {packages} で入れてください "
+            "(本書の requirements.txt には入っています)。"
+        ) from None
+
+
 def run_score_parquet(args: argparse.Namespace) -> int:
     """``aeutil score`` の Parquet の道: 1 プロセスで、または Dask で判定し、フォルダーに書く。"""
-    from .parquetfile import find_parquet_files, score_files_in_process
-
     if getattr(args, "explain", None) is not None:
         raise CommandError("--explain は CSV の入力だけで使えます (Parquet の出力には要因の列を"
                            "書きません)。")
+    _require("pyarrow", "pyarrow", "Parquet の判定")
+    if args.workers is not None or args.scheduler is not None:
+        _require("distributed", "dask distributed", "Dask での判定")
     from .modelfile import load_network
-    from .parquetfile import OutputFolder, check_file
+    from .parquetfile import OutputFolder, check_file, find_parquet_files, score_files_in_process
 
     inp = find_parquet_files(args.new_csv)
     model_path = Path(args.model)

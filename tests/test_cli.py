@@ -810,3 +810,16 @@ def test_score_help_documents_parquet_and_dask(capsys):
     out = capsys.readouterr().out
     for option in ("--overwrite", "--workers N", "--scheduler ADDRESS", "--retries N", "glob"):
         assert option in out, option
+
+
+@pytest.mark.parametrize("missing, extra, expected", [
+    ("pyarrow", [], "pip install pyarrow"),
+    ("distributed", ["--workers", "1"], "pip install dask distributed"),
+])
+def test_parquet_without_its_packages_says_what_to_install(trained, tmp_path, capsys,
+                                                           monkeypatch, missing, extra, expected):
+    data = _parquet_folder(tmp_path / "data", n_files=1)
+    monkeypatch.setitem(sys.modules, missing, None)  # import fails as if not installed
+    assert main(["score", str(data), "--model", str(trained), "--output", str(tmp_path / "o"),
+                 *extra]) == 2
+    assert expected in capsys.readouterr().err
