@@ -1,6 +1,6 @@
 """Rows per second of ``aeutil score`` on a Parquet data set: one process against Dask (issue 15).
 
-Writes, in a temporary folder, a plant's year as Parquet (aeutil.distributed.write_plant_history:
+Writes, in a temporary folder, a plant's year as Parquet (aeutil.sampling.write_plant_history:
 ``--machines`` files, one per machine, of ``--rows-per-day`` x 365 rows each; by default 20 x
 1,051,200 = 21,024,000 rows, every 30 s), fits a model on a 20,000-row sample of the normal rows
 (sample_normal_rows + AutoEncoderDetector, 10 epochs: not what is measured), then scores the
@@ -36,6 +36,7 @@ from pathlib import Path
 
 import aeutil
 from aeutil import distributed as ad
+from aeutil import sampling
 
 import pyarrow.parquet as pq
 
@@ -74,7 +75,7 @@ def _same(a: Path, b: Path) -> None:
 def measure(machines: int, rows_per_day: int, work: Path) -> dict:
     plant, model = work / "plant", work / "model.keras"
     t0 = time.perf_counter()
-    ad.write_plant_history(plant, machines=machines, days=365, rows_per_day=rows_per_day)
+    sampling.write_plant_history(plant, machines=machines, days=365, rows_per_day=rows_per_day)
     rows = machines * 365 * rows_per_day
     size = sum(p.stat().st_size for p in plant.iterdir())
     print(f"  wrote {rows:,} rows in {machines} Parquet files ({size / 1e6:,.0f} MB) "

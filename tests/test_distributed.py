@@ -31,6 +31,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from aeutil import distributed as ad  # noqa: E402
+from aeutil import sampling  # noqa: E402
 from aeutil.parquetfile import find_parquet_files, score_files_in_process  # noqa: E402
 
 COLUMNS = ["温度", "振動", "電流"]
@@ -101,9 +102,9 @@ def test_read_parquet_files_gives_one_partition_per_file(plant):
 def test_sample_is_exact_reproducible_and_normal_only(plant):
     ddf = ad.read_parquet_files(plant)
     kwargs = {"columns": ["行番号", *COLUMNS], "normal": lambda df: ~df["保守中"]}
-    a = ad.sample_normal_rows(ddf, 500, seed=1, **kwargs)
-    b = ad.sample_normal_rows(ddf, 500, seed=1, **kwargs)
-    c = ad.sample_normal_rows(ddf, 500, seed=2, **kwargs)
+    a = sampling.sample_normal_rows(ddf, 500, seed=1, **kwargs)
+    b = sampling.sample_normal_rows(ddf, 500, seed=1, **kwargs)
+    c = sampling.sample_normal_rows(ddf, 500, seed=2, **kwargs)
     assert len(a) == 500 and a["行番号"].is_unique
     pd.testing.assert_frame_equal(a, b)
     assert set(a["行番号"]) != set(c["行番号"])
@@ -114,10 +115,10 @@ def test_sample_is_exact_reproducible_and_normal_only(plant):
     per_file = np.bincount(a["行番号"].to_numpy() // ROWS, minlength=6)
     assert per_file.min() > 50, per_file
     # the same rows, whatever runs the tasks
-    synchronous = ad.sample_normal_rows(ddf, 500, seed=1, **kwargs)
+    synchronous = sampling.sample_normal_rows(ddf, 500, seed=1, **kwargs)
     pd.testing.assert_frame_equal(a, synchronous)
     # a column name works as the mark too
-    with_column = ad.sample_normal_rows(ddf.assign(ok=~ddf["保守中"]), 500, seed=1,
+    with_column = sampling.sample_normal_rows(ddf.assign(ok=~ddf["保守中"]), 500, seed=1,
                                         columns=kwargs["columns"], normal="ok")
     pd.testing.assert_frame_equal(a, with_column)
 
@@ -125,15 +126,15 @@ def test_sample_is_exact_reproducible_and_normal_only(plant):
 def test_sample_refuses_more_rows_than_there_are(plant):
     ddf = ad.read_parquet_files(plant)
     with pytest.raises(CommandError, match="2,400 行しかない"):
-        ad.sample_normal_rows(ddf, 2401)
+        sampling.sample_normal_rows(ddf, 2401)
     with pytest.raises(CommandError, match="1 以上"):
-        ad.sample_normal_rows(ddf, 0)
+        sampling.sample_normal_rows(ddf, 0)
 
 
 def test_fit_on_sample_saves_a_model_the_command_can_use(plant, tmp_path):
     ddf = ad.read_parquet_files(plant)
     path = tmp_path / "sampled.keras"
-    detector = ad.fit_on_sample(ddf, COLUMNS, path, n=600, seed=3, epochs=3, n_models=1,
+    detector = sampling.fit_on_sample(ddf, COLUMNS, path, n=600, seed=3, epochs=3, n_models=1,
                                 normal=lambda df: ~df["保守中"])
     network, columns, threshold, _ = load_network(path)
     assert columns == COLUMNS and threshold == pytest.approx(detector.threshold_)
