@@ -291,14 +291,16 @@ def _representative() -> set[str]:
 
 REPRESENTATIVE = _representative()
 RUN_ALL = os.environ.get("STUDENT_NOTEBOOKS") == "all"
+# Every chapter takes minutes; a CI run executes a representative subset (the first and last
+# chapters with code exercises, and any chapter whose kept code follows a removed cell), and
+# STUDENT_NOTEBOOKS=all executes every chapter. Chapters outside the subset are not collected
+# (rather than collected and skipped).
+TO_RUN = CHAPTERS if RUN_ALL else [c for c in CHAPTERS if c.name in REPRESENTATIVE]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", TO_RUN, ids=lambda p: p.stem)
 def test_student_notebook_runs(kit, chapter, monkeypatch):
-    if not RUN_ALL and chapter.name not in REPRESENTATIVE:
-        pytest.skip(f"not in the representative subset {sorted(REPRESENTATIVE)}: "
-                    "STUDENT_NOTEBOOKS=all runs every chapter")
     from nbclient import NotebookClient
 
     # the Makefile's environment for the kernels (quiet TensorFlow, no display, hash seed)
