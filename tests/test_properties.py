@@ -571,6 +571,10 @@ def test_score_samples_of_a_fitted_model(base_detector, case, data, inputs_tried
             expected = Expected(False, ["列の数が合いません"])
         expected.locations = [(f"{j} 列目", row) for j, row in
                               ((int(name), row) for name, row in expected.locations)]
+        if np.iscomplexobj(X):
+            # one complex column makes NumPy's array complex as a whole: its first column is
+            # then a complex column too, refused at its first row
+            expected.locations.append(("0 列目", 0))
     else:
         X = frame
         expected = expected_for(case, BASE_NAMES)
