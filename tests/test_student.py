@@ -139,7 +139,7 @@ def test_exercises_stay_as_tasks(kit, chapter):
     """Every numbered exercise of the book is in the student notebook, followed by an empty
     cell for the answer, numbered 1, 2, ... without gaps."""
     book_tasks = "\n".join(
-        student.split_folded(student.source(c))[0]
+        student.source(c)
         for c, role in zip(_cells(chapter), student.plan(chapter, _cells(chapter)).roles,
                            strict=True)
         if role == "task"
@@ -168,7 +168,7 @@ def test_no_solution_text_leaks(kit, chapter):
     solutions = the_plan.solution_texts(cells)
     assert solutions, f"{chapter.name}: no solution found"
     kept = "\n".join(
-        student.split_folded(student.source(c))[0] if role == "task" else student.source(c)
+        student.source(c)
         for c, role in zip(cells, the_plan.roles, strict=True) if role != "solution"
     )
     shared = _significant_lines(kept)
@@ -218,35 +218,44 @@ def _code(text, tags=None):
     return cell
 
 
-def test_rules_on_a_made_up_chapter():
+def _made_up(*exercise_cells):
+    """A small chapter: title, body (one cell tagged solution), まとめ, then the given
+    exercise cells."""
     cells = [
         _md("# 題\n\n本文"),
         _code("x = 1"),
         _code("y = 2  # 本文の中の解答 (タグで消す)", ["solution"]),
         _md("## まとめ\n\n- 要点"),
-        _md("## 演習\n\n1. 一つ目の問題\n2. 二つ目の問題"),
-        _md("### 演習 1 の解答例\n\n説明の文"),
-        _code("def answer_one():\n    return 1", ["hide-input"]),
-        _code("assert answer_one() == 1, '解答例の主張'", ["remove-cell"]),
-        _md(":::{dropdown} 解答例 (演習 2)\n文章の答え\n:::"),
-        _md("3. 三つ目の問題\n\n:::{dropdown} 解答例\n折りたたんだ答え\n:::\n"),
-        _md("4. 四つ目の問題\n\n:::{admonition} 答え\n:class: dropdown\n隠した答え\n:::\n"
-            "\n:::{note}\n残す注意\n:::\n"),
-        _md("補足の段落 (タグで残す)", ["task"]),
-        _code("answer_five = 5", ["solution"]),
+        *exercise_cells,
     ]
-    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_rules_on_a_made_up_chapter():
+    notebook = _made_up(
+        _md("## 演習\n\n1. 一つ目の問題\n2. 二つ目の問題", ["task"]),
+        _md("**解答例 (演習 1)**\n\n説明の文", ["solution"]),
+        _code("def answer_one():\n    return 1", ["hide-input", "solution"]),
+        _code("assert answer_one() == 1, '解答例の主張'", ["remove-cell", "solution"]),
+        _md("**解答例 (演習 2)**\n\n文章の答え", ["solution"]),
+        _md("3. 三つ目の問題\n\n:::{note}\n残す注意\n:::\n", ["task"]),
+        _md("**解答例 (演習 3)**\n\n折りたたんだ答え", ["solution"]),
+        _md("4. 四つ目の問題", ["task"]),
+        _md("**解答例 (演習 4)**", ["solution"]),
+        _code("answer_four = 4", ["solution"]),
+        _md("補足の段落 (タグで残す)", ["task"]),
+    )
     made, the_plan = student.student_notebook(notebook, Path("99_made_up.ipynb"))
     out = made["cells"]
     assert the_plan.roles == ["body", "body", "solution", "body", "task", "solution",
-                              "solution", "solution", "solution", "task", "task", "task",
-                              "solution"]
+                              "solution", "solution", "solution", "task", "solution", "task",
+                              "solution", "solution", "task"]
     assert [(e.number, e.task_cell, e.has_code) for e in the_plan.exercises] == [
-        (1, 4, True), (2, 4, False), (3, 9, False), (4, 10, True)]
+        (1, 4, True), (2, 4, False), (3, 9, False), (4, 11, True)]
     texts = [student.source(c) for c in out]
     joined = "\n".join(texts)
-    for gone in ("y = 2", "answer_one", "文章の答え", "折りたたんだ答え", "隠した答え",
-                 "answer_five", "説明の文"):
+    for gone in ("y = 2", "answer_one", "文章の答え", "折りたたんだ答え", "answer_four",
+                 "説明の文", "**解答例"):
         assert gone not in joined
     for kept in ("x = 1", "一つ目の問題", "三つ目の問題", "四つ目の問題", "残す注意",
                  "補足の段落"):
@@ -260,12 +269,47 @@ def test_rules_on_a_made_up_chapter():
     assert all(c.get("execution_count") is None for c in out if c["cell_type"] == "code")
 
 
+@pytest.mark.parametrize(("cell", "message"), [
+    (_md("**解答例 (演習 1)**\n\n答え"), "タグ task か solution を付けてください"),
+    (_code("answer = 1"), "タグ task か solution を付けてください"),
+    (_md("答え", ["task", "solution"]), "両方"),
+    (_md("2. 問題\n\n:::{dropdown} 解答例\n答え\n:::", ["task"]), "dropdown"),
+    (_md("2. 問題\n\n:::{admonition} 答え\n:class: dropdown\n答え\n:::", ["task"]),
+     "dropdown"),
+])
+def test_an_exercise_cell_without_its_tag_stops_the_kit(cell, message):
+    """A forgotten tag would hand a solution to the participants: the tool refuses, naming
+    the chapter and the cell."""
+    notebook = _made_up(_md("## 演習\n\n1. 問題", ["task"]), cell)
+    with pytest.raises(student.UntaggedCell, match=message) as error:
+        student.student_notebook(notebook, Path("99_made_up.ipynb"))
+    assert "99_made_up.ipynb のセル 5" in str(error.value)
+    assert cell["id"] in str(error.value)
+
+
+def test_make_kit_writes_nothing_when_a_chapter_is_untagged(tmp_path):
+    """The check runs on every chapter before the kit folder is touched."""
+    (tmp_path / "book").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "book" / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n- file: notebooks/01_x\n",
+        encoding="utf-8")
+    bad = _made_up(_md("## 演習\n\n1. 問題", ["task"]), _md("答え"))
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text(json.dumps(bad), encoding="utf-8")
+    out = tmp_path / "kit"
+    out.mkdir()
+    (out / "keep.txt").write_text("前の kit", encoding="utf-8")
+    with pytest.raises(student.UntaggedCell):
+        student.make_kit(out, tmp_path / "kit.zip", root=tmp_path, wheel=False)
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "前の kit"
+    assert not (tmp_path / "kit.zip").exists()
+
+
 def test_labels_name_the_exercise_a_solution_answers():
-    for first_line, number in [("解答例 (演習 2)", "2"), ("### 演習 3 の解答例", "3"),
-                               (":::{dropdown} 解答例 (演習 1)", "1"), ("解答例 (2)。続き", "2"),
-                               ("演習 3", "3")]:
+    for first_line, number in [("**解答例 (演習 2)**", "2"), ("**解答例（演習 12）**", "12")]:
         match = student.LABEL.search(first_line)
-        assert match and (match.group(1) or match.group(2)) == number
+        assert match and match.group(1) == number
+    assert student.LABEL.search("演習 3 の説明") is None
 
 
 # --- running the student notebooks ---------------------------------------------------------

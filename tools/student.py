@@ -8,23 +8,18 @@ renumbered or new chapter needs no change here). For each chapter:
 
 - every output and execution count is removed;
 - the exercise section (from the ``## 演習`` heading, the last ``##`` heading of a chapter,
-  to the end of the notebook) keeps only the task cells; the solutions go, with the hidden
-  ``remove-cell`` cells that check their claims;
+  to the end of the notebook) keeps only the cells tagged ``task``; the cells tagged
+  ``solution`` go (the book folds the same cells, one dropdown per exercise:
+  book/_ext/solutions.py);
 - after each task cell comes one empty cell per exercise it states (tag ``task``): a code
   cell ``# 演習 N: ここにコードを書く`` when the book's solution has code, a Markdown cell
   otherwise;
 - a short note after the title says what the notebook is.
 
-Which cells are tasks and which are solutions:
-
-1. Explicit cell tags win: ``solution`` removes a cell anywhere in a chapter, ``task`` keeps
-   it as a task.
-2. An untagged cell of the exercise section follows the book's convention (book/building.md:
-   solutions are folded, text in ``:::{dropdown}``, code in a ``hide-input`` cell): a code
-   cell is a solution; a Markdown cell is a task if it is the ``## 演習`` heading or starts
-   with a numbered item (``2. ...``), otherwise a solution.
-3. A ``{dropdown}`` block (or an admonition with ``:class: dropdown``) inside a kept cell of
-   the exercise section is a folded solution and is cut out of the cell.
+Every cell of the exercise section carries one of the two tags; an untagged cell, a cell with
+both, or a folded block (``:::{dropdown}``) inside a task cell stops the script with the
+chapter and cell named, so no solution reaches the participants by a forgotten tag. A cell
+tagged ``solution`` before the exercise section is removed too.
 
 The body of a chapter (everything before ``## 演習``) is kept as the book has it, including
 its hidden ``remove-cell`` cells (a later cell may use a name they define).
@@ -57,15 +52,25 @@ EXERCISES = "## 演習"
 
 # A numbered item at the start of a line: "1. ...", "2. ..." (a task of the exercise list).
 ITEM = re.compile(r"^(\d+)\.\s", re.M)
-# The exercise a solution cell answers, from its first line: "解答例 (演習 2)", "### 演習 1 の
-# 解答例", "演習 3", ":::{dropdown} 解答例 (演習 3)", "解答例 (1)".
-LABEL = re.compile(r"演習\s*(\d+)|解答例\s*[(（](\d+)[)）]")
+# The exercise a solution answers, from the first line of its first cell: "**解答例 (演習 2)**"
+# (the title line that book/_ext/solutions.py turns into the dropdown's title).
+LABEL = re.compile(r"解答例\s*[(（]演習\s*(\d+)[)）]")
 # A folded block: ":::{dropdown} title ... :::" (any fence length, colons or backticks), or
 # an admonition with ":class: dropdown".
 FOLDED = re.compile(
     r"^(?P<fence>:{3,}|`{3,})\{(?P<name>[a-z-]+)\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$\n?",
     re.M | re.S,
 )
+
+
+
+def folded(block: re.Match) -> bool:
+    """Whether a directive block (a FOLDED match) is folded in the book."""
+    body = block.group("body")
+    return block.group("name") == "dropdown" or bool(
+        re.search(r"^:class:.*\bdropdown\b", body, re.M)
+    )
+
 
 NOTE = (
     "> **研修用のノートブック**です (`make student` で作ったもの)。出力と演習の解答例を"
@@ -116,26 +121,6 @@ def exercises_start(cells: list[dict]) -> int | None:
     return None
 
 
-def split_folded(text: str) -> tuple[str, list[str]]:
-    """The text without its folded blocks ({dropdown}, admonitions of class dropdown), and
-    the blocks that were cut out."""
-    removed = []
-
-    def cut(match: re.Match) -> str:
-        body = match.group("body")
-        if match.group("name") == "dropdown" or re.search(
-            r"^:class:.*\bdropdown\b", body, re.M
-        ):
-            removed.append(match.group(0))
-            return ""
-        return match.group(0)
-
-    kept = FOLDED.sub(cut, text)
-    if not removed:
-        return text, removed
-    return re.sub(r"\n{3,}", "\n\n", kept).rstrip() + "\n", removed
-
-
 @dataclass
 class Exercise:
     number: int
@@ -149,47 +134,47 @@ class Plan:
 
     path: Path
     roles: list[str]  # per cell: "body", "task" or "solution"
-    how: list[str]  # per cell: why ("tag", "convention", "body")
-    folded: dict[int, list[str]] = field(default_factory=dict)  # task cell -> cut blocks
     exercises: list[Exercise] = field(default_factory=list)
 
     def solution_texts(self, cells: list[dict]) -> list[str]:
-        """Every piece of solution text: the solution cells and the folded blocks cut out of
-        task cells (what must not reach the participants)."""
-        texts = [source(c) for c, r in zip(cells, self.roles, strict=True) if r == "solution"]
-        return texts + [block for blocks in self.folded.values() for block in blocks]
+        """The text of every solution cell (what must not reach the participants)."""
+        return [source(c) for c, r in zip(cells, self.roles, strict=True) if r == "solution"]
 
 
-def role(i: int, cell: dict, start: int | None) -> tuple[str, str]:
-    """The role of cell ``i`` ("body", "task" or "solution") and the rule that decided it;
-    ``start`` is the index of the ``## 演習`` heading."""
-    if SOLUTION_TAG in tags(cell):
-        return "solution", "tag"
-    if TASK_TAG in tags(cell):
-        return "task", "tag"
+class UntaggedCell(ValueError):
+    """A cell of an exercise section without exactly one of the tags task/solution."""
+
+
+def role(path: Path, i: int, cell: dict, start: int | None) -> str:
+    """The role of cell ``i``: "body", "task" or "solution" (``start``: the index of the
+    ``## 演習`` heading)."""
+    marked = {SOLUTION_TAG, TASK_TAG} & set(tags(cell))
+    where = f"{path.name} のセル {i} (id {cell.get('id', '?')})"
+    if len(marked) == 2:
+        raise UntaggedCell(f"{where}: タグ task と solution の両方が付いています")
+    if marked == {SOLUTION_TAG}:
+        return "solution"
     if start is None or i < start:
-        return "body", "body"
-    if cell["cell_type"] == "markdown" and (i == start or ITEM.match(source(cell).lstrip())):
-        return "task", "convention"
-    return "solution", "convention"
+        return "task" if marked else "body"
+    if not marked:
+        raise UntaggedCell(f"{where}: 演習の節のセルにタグ task か solution を付けてください")
+    if any(folded(m) for m in FOLDED.finditer(source(cell))):
+        raise UntaggedCell(f"{where}: 課題のセルに折りたたみ (dropdown) があります。"
+                           "解答例は solution のセルに分けてください")
+    return "task"
 
 
 def plan(path: Path, cells: list[dict]) -> Plan:
     start = exercises_start(cells)
-    decided = [role(i, cell, start) for i, cell in enumerate(cells)]
-    roles, how = [r for r, _ in decided], [h for _, h in decided]
-    result = Plan(path, roles, how)
+    result = Plan(path, [role(path, i, cell, start) for i, cell in enumerate(cells)])
     # Exercise numbers: stated by the task cells; a solution cell answers the exercise its
     # first line names, else the one being answered.
     by_number: dict[int, Exercise] = {}
     current = None
-    for i, (cell, kind) in enumerate(zip(cells, roles, strict=True)):
+    for i, (cell, kind) in enumerate(zip(cells, result.roles, strict=True)):
         text = source(cell)
         if kind == "task":
-            kept, removed = split_folded(text)
-            if removed:
-                result.folded[i] = removed
-            numbers = [int(n) for n in ITEM.findall(kept)]
+            numbers = [int(n) for n in ITEM.findall(text)]
             for n in numbers:
                 by_number.setdefault(n, Exercise(n, i))
             if numbers:
@@ -197,7 +182,7 @@ def plan(path: Path, cells: list[dict]) -> Plan:
         elif kind == "solution":
             label = LABEL.search(text.lstrip().splitlines()[0] if text.strip() else "")
             if label:
-                current = int(label.group(1) or label.group(2))
+                current = int(label.group(1))
             if cell["cell_type"] == "code" and current in by_number:
                 by_number[current].has_code = True
     result.exercises = sorted(by_number.values(), key=lambda e: e.number)
@@ -242,8 +227,6 @@ def student_notebook(notebook: dict, path: Path) -> tuple[dict, Plan]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
         if kind == "task":
-            text, _ = split_folded(source(cell))
-            cell["source"] = lines(text)
             cell.setdefault("metadata", {})["tags"] = sorted(set(tags(cell)) | {TASK_TAG})
         out.append(cell)
         if i == 0:
@@ -342,16 +325,18 @@ def title(notebook: dict) -> str:
 
 def make_kit(out: Path, zip_path: Path | None, root: Path = ROOT, wheel: bool = True) -> list[Plan]:
     """Write the kit into ``out`` (emptied first) and, if given, zip it as ``student/...``."""
+    made, plans, listing = [], [], []
+    for path in chapters(root):  # every chapter is checked before anything is written
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        student, the_plan = student_notebook(notebook, path)
+        made.append((path.name, student))
+        plans.append(the_plan)
+        listing.append((path.name, title(notebook)))
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    plans, listing = [], []
-    for path in chapters(root):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        student, the_plan = student_notebook(notebook, path)
-        write_notebook(student, out / path.name)
-        plans.append(the_plan)
-        listing.append((path.name, title(notebook)))
+    for name, student in made:
+        write_notebook(student, out / name)
     wheel_name = build_wheel(out, root).name if wheel else None
     shutil.copy2(root / "requirements.txt", out / "requirements.txt")
     for name in ("LICENSE", "LICENSE-CONTENT"):
@@ -369,7 +354,7 @@ def make_kit(out: Path, zip_path: Path | None, root: Path = ROOT, wheel: bool = 
 
 def report(plans: list[Plan], root: Path = ROOT) -> str:
     """Cell by cell: which cells of each chapter's exercise section are tasks and which are
-    solutions, by what rule, and which task cells hold a folded solution to cut out."""
+    solutions, and what each exercise's answer is (code or text)."""
     lines = []
     for p in plans:
         cells = json.loads(p.path.read_text(encoding="utf-8"))["cells"]
@@ -378,10 +363,6 @@ def report(plans: list[Plan], root: Path = ROOT) -> str:
         lines.append(f"{p.path.relative_to(root)}: {len(cells)} cells")
         lines.append(f"  task cells      {tasks}")
         lines.append(f"  solution cells  {solutions}")
-        if p.folded:
-            lines.append(f"  task cells with a folded solution inside {sorted(p.folded)}")
-        by = sorted({h for h, r in zip(p.how, p.roles, strict=True) if r != 'body'})
-        lines.append(f"  decided by      {', '.join(by) or '-'}")
         for e in p.exercises:
             kind = "code" if e.has_code else "text"
             lines.append(f"  exercise {e.number}: stated in cell {e.task_cell}, answer in {kind}")
