@@ -145,6 +145,20 @@ def test_make_venv_stops_before_making_a_venv_on_314(tmp_path):
     assert not (tmp_path / ".venv").exists()
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_lets_python_write_pyc_files_even_where_the_shell_forbids_it():
+    # uv installs without compiling .pyc files; Python writes them on first import. Were
+    # PYTHONDONTWRITEBYTECODE passed on, every kernel would compile its imports at each start.
+    probe = "probe: ; @echo \"[$${PYTHONDONTWRITEBYTECODE:-}]\"; python3 -c 'import sys; " \
+            "print(sys.flags.dont_write_bytecode)'"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("MAKEFLAGS", None)
+    result = subprocess.run(["make", "-s", "--eval", probe, "probe"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "0"]
+
+
 def test_supported_range_is_the_same_everywhere():
     # find-python's bounds, the lock's oldest Python and the versions lockcheck resolves
     text = FIND_PYTHON.read_text(encoding="utf-8")
