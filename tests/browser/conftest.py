@@ -11,12 +11,10 @@ installs Debian's package with apt-get when it is missing); without it the tests
 from __future__ import annotations
 
 import functools
-import os
+import importlib.util
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,76 +23,42 @@ from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
-CHROMIUM = Path("/usr/bin/chromium")
-# --disable-background-networking, --disable-component-update and --disable-sync keep chromium
-# from phoning home (the closed network would refuse those connections and slow startup down).
-# --host-resolver-rules makes every host name unresolvable, so a page can only reach the local
-# server (by IP); the tests record any other request the page makes. (Blocking with Playwright's
-# route() would also work, but sends every request through Python: ~30% slower.)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+
+
+def _load_localsite():
+    """tools/localsite.py (the server and chromium set-up shared with the PDF printer)."""
+    path = ROOT / "tools" / "localsite.py"
+    spec = importlib.util.spec_from_file_location("tools_localsite", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+localsite = _load_localsite()
 TIMEOUT_MS = 20_000
 FAVICON = re.compile(r"/favicon\.[a-z]+$")
 
 
-class _SiteServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Every request answered with an HTTP error, as "404 /path". Chromium fetches some
-        # things the page cannot see (e.g. /favicon.ico), so the server's view is checked too.
-        self.errors: list[str] = []
-
-    def handle_error(self, request, client_address):
-        # The browser drops connections when it leaves a page mid-download: not an error.
-        pass
-
-
-class _SiteHandler(SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: a page's ~40 requests need not reconnect
-
-    def log_request(self, code="-", size="-"):
-        if str(code).isdigit() and int(code) >= 400:
-            self.server.errors.append(f"{int(code)} {self.path}")
-
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="session")
-def server() -> Iterator[_SiteServer]:
+def server():
     """_build/html served on 127.0.0.1, on a free port, for the whole session."""
     if not (HTML / "index.html").is_file():
         pytest.fail(f"{HTML} is not built: run `make book` (or `make test`) first", False)
-    handler = functools.partial(_SiteHandler, directory=str(HTML))
-    server = _SiteServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
-    thread.start()
+    server = localsite.serve(HTML)
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
-def site(server: _SiteServer) -> str:
+def site(server) -> str:
     """Base URL of the served site, with a trailing slash."""
-    return f"http://127.0.0.1:{server.server_address[1]}/"
+    return server.url
 
 
 @pytest.fixture(scope="session")
-def server_errors(server: _SiteServer) -> list[str]:
+def server_errors(server) -> list[str]:
     """The server's growing list of the requests it answered with an HTTP error."""
     return server.errors
 
@@ -102,16 +66,11 @@ def server_errors(server: _SiteServer) -> list[str]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's chromium, headless, one instance for the whole session."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(
-            f"{CHROMIUM} not found: install Debian's chromium (`make chromium`, which "
-            "`make test` runs) - the browser tests never download a browser",
-            False,
-        )
+    if (missing := localsite.chromium_missing()) is not None:
+        pytest.fail(f"{missing} (which `make test` runs) - the browser tests never download "
+                    "a browser", False)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = localsite.launch(playwright)
         try:
             yield browser
         finally:
@@ -171,7 +130,7 @@ class WatchedPage:
 
     def _request(self, request) -> None:
         self._pending.add(request)
-        # Chromium cannot reach other hosts (CHROMIUM_ARGS); recording the attempt is enough.
+        # Chromium cannot reach other hosts (tools/localsite.py); recording the attempt is enough.
         url = request.url
         if urlsplit(url).scheme in {"http", "https", "ws", "wss"} and not url.startswith(self.base):
             self.log.offsite_requests.append(url)
@@ -215,7 +174,7 @@ def open_page(
 
 
 @pytest.fixture(scope="session")
-def new_page(browser: Browser, site: str, server: _SiteServer) -> Callable[..., WatchedPage]:
+def new_page(browser: Browser, site: str, server) -> Callable[..., WatchedPage]:
     """Factory for session-scoped helpers: `new_page()` opens a page in a fresh context,
     `new_page(context)` another page in an existing one."""
     return functools.partial(open_page, browser, site, server.errors)

@@ -28,7 +28,6 @@ notebook runs twice) and then runs this script, which
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib.util
 import os
 import re
@@ -36,29 +35,27 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-CHROMIUM = Path("/usr/bin/chromium")
-# The same switches as the browser tests (tests/browser/conftest.py): no calls home, and no host
-# name resolves, so the page can reach nothing but the local server.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+
+
+def _load(name: str):
+    """A module of tools/ (not a package), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The local server and Debian's chromium, set up as for the browser tests (tools/localsite.py):
+# no calls home, and no host name resolves, so the page can reach nothing but the local server.
+localsite = _load("localsite")
 # A4 with 18 mm side margins: the text is 174 mm wide, 657 CSS pixels (96 per inch).
 PAGE_MARGIN = {"top": "16mm", "bottom": "18mm", "left": "18mm", "right": "18mm"}
 TEXT_WIDTH_PX = int((210 - 2 * 18) / 25.4 * 96)
@@ -119,37 +116,6 @@ def book_outline(config: Path, toc: Path) -> dict:
         "root": strip(tree["root"]),
         "parts": parts,
     }
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    extra: dict[str, Path] = {}
-
-    def translate_path(self, path: str) -> str:
-        name = path.split("?", 1)[0].split("#", 1)[0]
-        if name == "/book.html" or name.startswith("/_pdf/"):
-            target = self.extra.get(name[1:])
-            return str(target) if target else "/nonexistent"
-        return super().translate_path(path)
-
-    def log_message(self, format, *args):
-        pass
-
-
-def serve(directory: Path, extra: dict[str, Path]) -> tuple[_Server, str]:
-    handler = functools.partial(
-        type("Handler", (_Handler,), {"extra": extra}), directory=str(directory)
-    )
-    server = _Server(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, name="pdf-server", daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 # Reshape the single page into a book. Runs in the page; `book` comes from book_outline().
@@ -452,8 +418,8 @@ def print_book(html_dir: Path, out: Path, config: Path, toc: Path) -> None:
     start = html_dir / f"{book['root']}.html"
     if not start.is_file():
         sys.exit(f"error: {start} is missing: build the single-page HTML first (make pdf does)")
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        sys.exit(f"error: {CHROMIUM} not found: `make chromium` installs Debian's chromium")
+    if (missing := localsite.chromium_missing()) is not None:
+        sys.exit(f"error: {missing}")
     for tool in ("pdfinfo", "qpdf"):
         if shutil.which(tool) is None:
             sys.exit(f"error: {tool} not found: install poppler-utils and qpdf (make pdf does)")
@@ -462,13 +428,11 @@ def print_book(html_dir: Path, out: Path, config: Path, toc: Path) -> None:
     # Sphinx's singlehtml builder writes the page as book/intro.html (the root document's
     # name) but makes every link in it relative to the output folder: serve it from there.
     extra = {"book.html": start} | {f"_pdf/{k}": v for k, v in pdf_files().items()}
-    server, base = serve(html_dir, extra)
+    server = localsite.serve(html_dir, extra)
     try:
         with sync_playwright() as playwright, tempfile.TemporaryDirectory() as tmp:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-            )
-            page, entries = open_book(browser, base, book)
+            browser = localsite.launch(playwright)
+            page, entries = open_book(browser, server.url, book)
             print(f"  page laid out for print in {time.monotonic() - t0:.0f} s")
             printed = Path(tmp) / "chromium.pdf"
             count = print_with_page_numbers(page, entries, printed)
@@ -490,8 +454,7 @@ def print_book(html_dir: Path, out: Path, config: Path, toc: Path) -> None:
                 ]
             )
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     size = out.stat().st_size / 1e6
     print(f"wrote {shown}: {count} pages, {size:.1f} MB, in {time.monotonic() - t0:.0f} s")
