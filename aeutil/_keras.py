@@ -18,14 +18,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# The environment variable decides Keras' backend (it wins over ~/.keras/keras.json), so the
+# check needs no Keras, and a wrong setting fails before TensorFlow's slow import.
+if os.environ["KERAS_BACKEND"] != "tensorflow":
+    raise ImportError(
+        "aeutil は Keras の TensorFlow バックエンドで動きます。"
+        f"環境変数 KERAS_BACKEND が {os.environ['KERAS_BACKEND']!r} になっています。"
+        "KERAS_BACKEND=tensorflow を設定してください。"
+    )
+
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# Keras loaded earlier (before the variable above was set) keeps the backend it started with.
 if keras.backend.backend() != "tensorflow":  # pragma: no cover - depends on the user's env
     raise ImportError(
         "aeutil は Keras の TensorFlow バックエンドで動きます。"
-        f"環境変数 KERAS_BACKEND が {keras.backend.backend()!r} になっています。"
-        "KERAS_BACKEND=tensorflow を設定してください。"
+        f"先に読み込まれた Keras のバックエンドが {keras.backend.backend()!r} です。"
+        "KERAS_BACKEND=tensorflow を設定してから Python を起動し直してください。"
     )
 
 __all__ = ["keras", "tf"]

@@ -387,6 +387,20 @@ def test_toc_entries_exist():
     assert missing == []
 
 
+def test_the_parquet_and_dask_extras_are_what_the_lock_pins(requirements_text, pyproject):
+    # aeutil imports pyarrow, dask and distributed only on the Parquet/Dask paths; the extras
+    # name them for a user without requirements.txt, and the book's pins satisfy them
+    pins = pins_for(parse_requirements(requirements_text), "linux-x86_64")
+    extras = pyproject["project"]["optional-dependencies"]
+    assert {canonicalize_name(Requirement(d).name) for d in extras["dask"]} == {
+        "dask", "distributed", "pyarrow"}
+    assert [Requirement(d).name for d in extras["parquet"]] == ["pyarrow"]
+    for name in ("parquet", "dask"):
+        assert unsatisfied(extras[name], pins, "linux-x86_64") == [], name
+    core = {canonicalize_name(Requirement(d).name) for d in pyproject["project"]["dependencies"]}
+    assert not {"dask", "distributed", "pyarrow"} & core
+
+
 # the benchmark environment ---------------------------------------------------------------
 
 

@@ -149,3 +149,20 @@ def test_submodules_are_reachable_from_a_plain_import():
         "assert callable(aeutil.cli.main)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_another_keras_backend_is_refused_before_tensorflow_is_loaded():
+    # KERAS_BACKEND decides Keras' backend; aeutil refuses any other than TensorFlow at once,
+    # in Japanese, without the seconds TensorFlow's import takes
+    code = (
+        "import os, sys\n"
+        "os.environ['KERAS_BACKEND'] = 'jax'\n"
+        "try:\n"
+        "    import aeutil.model\n"
+        "except ImportError as error:\n"
+        "    assert 'KERAS_BACKEND' in str(error) and \"'jax'\" in str(error), error\n"
+        "else:\n"
+        "    raise SystemExit('aeutil.model was imported with KERAS_BACKEND=jax')\n"
+        f"{CHECK}\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
