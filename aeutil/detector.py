@@ -303,6 +303,25 @@ class AutoEncoderDetector(BaseDetector):
         """
         return engine.reconstruct(self.network_, self._matrix(X))
 
+    def dead_code_units(self, X) -> int:
+        """ボトルネックのユニットのうち、``X`` のどの行にも同じ値を出すもの (死んだユニット) の数。
+
+        ReLU のユニットは、入力がすべての行で負になると 0 しか出さなくなります。
+        ネットワークが複数なら、その合計です。NumPy だけで計算します (TensorFlow は使いません)。
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame
+            調べるデータ (ふつうは学習データ)。
+
+        Returns
+        -------
+        int
+            出力が行によらず一定のユニットの数。
+        """
+        code = engine.bottleneck(self.network_, self._matrix(X))
+        return int(np.sum(np.ptp(code, axis=1) == 0))
+
     @property
     def structure_(self) -> str:
         """1 個のネットワークの層のユニット数を ``"8-4-8"`` の形で表した文字列。"""

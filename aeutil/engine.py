@@ -473,3 +473,15 @@ def reconstruct(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
         return np.stack(
             [forward(layers, z) * network.scale + network.mean for layers in network.members]
         )
+
+
+def bottleneck(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
+    """ネットワークごとのボトルネック (潜在表現) の値。形は ``(メンバー数, 行数, ユニット数)``。
+
+    層の並びは「中間層 … ボトルネック … 中間層 … 出力」と左右対称なので、ボトルネックは
+    入力側から ``(層の数 - 2) / 2`` 番目 (0 から数える) の層の出力です。
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        z = (np.asarray(X, dtype=np.float32) - network.mean) / network.scale
+        code = (len(network.members[0]) - 2) // 2
+        return np.stack([forward(layers[: code + 1], z) for layers in network.members])

@@ -103,3 +103,37 @@ def test_dead_code_units_counts_constant_bottleneck_units():
     weights[1][0] = -1.0
     det.model_.get_layer("code").set_weights(weights)
     assert dead_code_units(det.model_, X) >= 1
+
+
+@pytest.mark.parametrize("hidden", [(), (8,), (16, 8)])
+def test_dead_code_units_of_the_detector_count_constant_units_of_every_network(hidden):
+    # the NumPy count (no TensorFlow) against a direct computation of the ReLU bottleneck,
+    # after forcing three units dead (zero weights, negative bias) in a 2-network ensemble
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    det = AutoEncoderDetector(hidden_units=hidden, encoding_dim=3, n_models=2, epochs=2,
+                              seed=0).fit(X)
+    code = len(hidden)  # the bottleneck's index among the layers
+    for member, units in zip(det.network_.members, ([0], [1, 2]), strict=True):
+        kernel, bias, _ = member[code]
+        assert kernel.shape[1] == 3
+        kernel[:, units] = 0.0
+        bias[units] = -1.0
+    z = (X - det.network_.mean) / det.network_.scale
+    expected = 0
+    for member in det.network_.members:
+        h = z
+        for kernel, bias, _ in member[: code + 1]:
+            h = np.maximum(h @ kernel + bias, 0.0)
+        expected += int((h.max(axis=0) == h.min(axis=0)).sum())
+    assert expected >= 3
+    assert det.dead_code_units(X) == expected
+
+
+def test_dead_code_units_agree_with_the_keras_model():
+    from aeutil.model import dead_code_units
+
+    X = aeutil.make_three_clusters(seed=0)[["feature1", "feature2"]].to_numpy()
+    for seed in range(3):
+        det = AutoEncoderDetector(encoding_dim=2, activation="relu", epochs=100, lr=1e-2,
+                                  seed=seed, n_models=1).fit(X)
+        assert det.dead_code_units(X) == dead_code_units(det.model_, X)
