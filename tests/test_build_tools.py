@@ -8,7 +8,6 @@ tools/find-python with the version they pretend to be.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,17 +17,11 @@ from pathlib import Path
 
 import pytest
 from booktoc import book_documents
+from tooling import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 FIND_PYTHON = ROOT / "tools" / "find-python"
 NEEDS_SH = pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 lockcheck = load_tool("lockcheck")

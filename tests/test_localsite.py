@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from tooling import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _localsite():
-    spec = importlib.util.spec_from_file_location("tools_localsite",
-                                                  ROOT / "tools" / "localsite.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-localsite = _localsite()
+localsite = load_tool("localsite")
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -11,7 +11,6 @@ leaves those links to this file, because `make book` alone does not make the dow
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -22,22 +21,15 @@ import pytest
 import yaml
 from booktoc import book_documents
 from bs4 import BeautifulSoup
+from tooling import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-site = _load("gather_site")
-student = _load("student")
+site = load_tool("gather_site")
+student = load_tool("student")
 
 
 def _fake_build(tmp: Path) -> tuple[Path, Path, Path]:

@@ -18,31 +18,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import os
 import re
-import sys
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 from booktoc import book_documents
+from tooling import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-student = _load("student")
+student = load_tool("student")
 CHAPTERS = student.chapters()
 
 
