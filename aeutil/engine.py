@@ -378,9 +378,14 @@ def train_network(
 #: 縦に長い行列積 (OpenBLAS が苦手とする形) を避けられ、何倍も速くなる。
 SCORE_CHUNK_ROWS = 8_192
 
+def standardized(network: DenseNetwork, X: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """``(X - 平均) / 標準偏差``: ネットワークの入力の空間 (学習データで標準化した空間) へ移す。"""
+    return (np.asarray(X).astype(dtype, copy=False) - network.mean) / network.scale
+
+
 def _member_errors(network: DenseNetwork, block: np.ndarray, dtype) -> np.ndarray:
     """行ごとの再構成誤差 (ネットワークについて平均)。``dtype`` の精度で計算する。"""
-    z = (block.astype(dtype, copy=False) - network.mean) / network.scale
+    z = standardized(network, block, dtype)
     errors = []
     for layers in network.members:
         diff = forward(layers, z, dtype=dtype) - z
@@ -428,7 +433,7 @@ def score(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
 
 def _member_squares(network: DenseNetwork, block: np.ndarray, dtype) -> np.ndarray:
     """列ごとの二乗誤差をネットワークについて平均し、列の数で割ったもの (``float64``)。"""
-    z = (block.astype(dtype, copy=False) - network.mean) / network.scale
+    z = standardized(network, block, dtype)
     total = np.zeros(z.shape, dtype=np.float64)
     for layers in network.members:
         diff = forward(layers, z, dtype=dtype) - z
@@ -469,7 +474,7 @@ def contributions(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
 def reconstruct(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
     """ネットワークごとの再構成を元の単位で返す。形は ``(メンバー数, 行数, 列数)``。"""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        z = (np.asarray(X, dtype=np.float32) - network.mean) / network.scale
+        z = standardized(network, X)
         return np.stack(
             [forward(layers, z) * network.scale + network.mean for layers in network.members]
         )
@@ -482,6 +487,6 @@ def bottleneck(network: DenseNetwork, X: np.ndarray) -> np.ndarray:
     入力側から ``(層の数 - 2) / 2`` 番目 (0 から数える) の層の出力です。
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        z = (np.asarray(X, dtype=np.float32) - network.mean) / network.scale
+        z = standardized(network, X)
         code = (len(network.members[0]) - 2) // 2
         return np.stack([forward(layers[: code + 1], z) for layers in network.members])
