@@ -143,23 +143,12 @@ lockcheck: $(STAMP)
 quick: $(STAMP)
 	$(PY) -m pytest -m "not book and not browser and not slow and not pdf"
 
-# Debian's chromium package, installed only when $(CHROMIUM) is missing (as root, or with sudo).
-# `apt-get update` runs only if the install fails without it (e.g. no package lists yet).
-APT_INSTALL_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-
+# Debian's chromium package, installed only when $(CHROMIUM) is missing (tools/apt-install:
+# as root, or with sudo; `apt-get update` only if the install fails without it).
 chromium:
 	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
-	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "error: $(CHROMIUM) is missing and apt-get is not available here: install Chromium" >&2; \
-		echo "       so that $(CHROMIUM) exists (the browser tests never download a browser)" >&2; \
-		exit 1; fi; \
-	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
-	else echo "error: $(CHROMIUM) is missing; installing it with apt-get needs root or sudo" >&2; exit 1; fi; \
-	echo "$(CHROMIUM) is missing: installing Debian's chromium package (apt-get)"; \
-	$$sudo $(APT_INSTALL_CHROMIUM) || { \
-		echo "apt-get install failed: running apt-get update and trying again"; \
-		$$sudo apt-get update && $$sudo $(APT_INSTALL_CHROMIUM); }; \
+	sh tools/apt-install "$(CHROMIUM) is missing (the browser tests never download a browser)" \
+		chromium; \
 	if [ ! -x $(CHROMIUM) ]; then \
 		echo "error: the chromium package is installed but $(CHROMIUM) is missing" >&2; exit 1; fi
 
@@ -223,7 +212,6 @@ serve:
 PDF_HTML_BUILD := $(VENV)/bin/jupyter-book build . --path-output . \
 	--config book/_config.yml --toc book/_toc.yml --builder singlehtml --all -W -n --keep-going
 PDF_COMMANDS := pdfinfo pdffonts pdftotext pdfimages pdftoppm qpdf
-APT_INSTALL_PDFTOOLS := env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends poppler-utils qpdf
 
 .PHONY: pdf pdftools
 
@@ -235,12 +223,4 @@ pdf: $(STAMP) chromium pdftools
 pdftools:
 	@missing=""; for c in $(PDF_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "error:$$missing not found and apt-get is not available: install poppler-utils and qpdf" >&2; exit 1; fi; \
-	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
-	else echo "error:$$missing not found; installing poppler-utils and qpdf needs root or sudo" >&2; exit 1; fi; \
-	echo "missing:$$missing: installing Debian's poppler-utils and qpdf (apt-get)"; \
-	$$sudo $(APT_INSTALL_PDFTOOLS) || { \
-		echo "apt-get install failed: running apt-get update and trying again"; \
-		$$sudo apt-get update && $$sudo $(APT_INSTALL_PDFTOOLS); }
+	sh tools/apt-install "missing:$$missing" poppler-utils qpdf

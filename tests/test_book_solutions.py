@@ -73,10 +73,3 @@ def test_nothing_of_a_solution_shows_unfolded(doc):
     cells = section.select("div.cell")
     assert len(cells) == shown_code
     assert all(cell.find_parent("details", class_="solution") for cell in cells)
-
-
-def test_the_pdf_prints_the_folds_open():
-    """The PDF is printed from the single-page HTML after opening every <details>; the folds
-    are <details> too, so the printed book has the solutions."""
-    script = (ROOT / "tools" / "pdf" / "make_pdf.py").read_text(encoding="utf-8")
-    assert 'querySelectorAll("details")) d.open = true' in script

@@ -294,3 +294,48 @@ def test_execute_notebooks_caches_what_myst_nb_matches_and_fails_on_an_error(tmp
     assert again.returncode == 0, again.stderr
     assert "executing 1 in 1 kernel(s)" in again.stdout
     assert "nothing to execute" in run_script(script).stdout
+
+
+APT_INSTALL = ROOT / "tools" / "apt-install"
+
+
+def _bin_with(folder: Path, **scripts: str) -> str:
+    """A PATH of stand-ins (name -> sh body) plus the few real commands the script needs."""
+    folder.mkdir()
+    for name in ("env", "id"):
+        (folder / name).symlink_to(shutil.which(name))
+    for name, body in scripts.items():
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return str(folder)
+
+
+@NEEDS_SH
+def test_apt_install_says_what_is_missing_without_apt_get(tmp_path):
+    result = subprocess.run(["/bin/sh", str(APT_INSTALL), "missing: qpdf", "qpdf"],
+                            env={"PATH": _bin_with(tmp_path / "bin")}, capture_output=True,
+                            text=True)
+    assert result.returncode == 1
+    assert "missing: qpdf and apt-get is not available here: install qpdf" in result.stderr
+
+
+@NEEDS_SH
+@pytest.mark.skipif(os.geteuid() != 0, reason="the stand-in apt-get runs as root only")
+def test_apt_install_updates_the_package_lists_only_when_the_install_fails(tmp_path):
+    log = tmp_path / "calls"
+    # fails until `apt-get update` has run, as in a container without package lists
+    apt = (f'echo "$*" >> {log}\n'
+           f'if [ "$1" = update ]; then : > {tmp_path}/lists; exit 0; fi\n'
+           f'[ -e {tmp_path}/lists ]')
+    path = _bin_with(tmp_path / "bin", **{"apt-get": apt})
+    result = subprocess.run(["/bin/sh", str(APT_INSTALL), "x is missing", "poppler-utils", "qpdf"],
+                            env={"PATH": path}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    install = "install -y --no-install-recommends poppler-utils qpdf"
+    assert log.read_text().splitlines() == [install, "update", install]
+    # with the lists present, one install and no update
+    log.unlink()
+    result = subprocess.run(["/bin/sh", str(APT_INSTALL), "x is missing", "qpdf"],
+                            env={"PATH": path}, capture_output=True, text=True)
+    assert result.returncode == 0
+    assert log.read_text().splitlines() == ["install -y --no-install-recommends qpdf"]

@@ -252,3 +252,18 @@ def test_no_link_points_at_the_local_server(pdf: Path) -> None:
     local = [u for u in urls if re.search(r"//(127\.0\.0\.1|localhost)[:/]", u)]
     assert not local, f"links to the server that printed the page: {local[:5]}"
     assert urls, "no link to the bibliography's sources"
+
+
+
+def test_the_folded_solutions_are_printed_open(pages: list[str]) -> None:
+    # the web pages fold each exercise's solution (book/_ext/solutions.py); the PDF prints every
+    # fold open, with its title: one 解答例 (演習 N) per solution in the chapters
+    folds = 0
+    for doc in book_documents():
+        path = ROOT / f"{doc}.ipynb"
+        if doc.startswith("notebooks/") and path.is_file():
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            folds += sum("solution" in c["metadata"].get("tags", [])
+                         and "".join(c["source"]).startswith("**解答例 (演習") for c in cells)
+    titles = re.findall(r"解答例\(演習\d+\)", squeeze("".join(pages)))
+    assert folds >= 30 and len(titles) == folds
