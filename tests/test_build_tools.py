@@ -261,7 +261,9 @@ def test_execute_notebooks_caches_what_myst_nb_matches_and_fails_on_an_error(tmp
     from jupyter_cache import get_cache
 
     script = small_book(tmp_path, {
-        "good": ["import os\nprint(os.getcwd())", "import sys\nprint('to stderr', file=sys.stderr)"],
+        "good": ["import os\nprint(os.getcwd())", "import sys\nprint('to stderr', file=sys.stderr)",
+                 # left behind, as a notebook's TemporaryDirectory would be by a killed kernel
+                 "import tempfile\nprint(tempfile.mkdtemp())"],
         "bad": ["x = 1", "raise ValueError('boom')"],
     })
     result = run_script(script)
@@ -279,6 +281,10 @@ def test_execute_notebooks_caches_what_myst_nb_matches_and_fails_on_an_error(tmp
         # ... ran in its own folder, and its stderr output is kept (the build warns on it)
         assert outputs[0].outputs[0].text.strip() == str(tmp_path / "nb")
         assert outputs[1].outputs[0].name == "stderr"
+        # the kernel's temporary files went into a folder of its own, removed afterwards
+        left = Path(outputs[2].outputs[0].text.strip())
+        assert left.parent.name.startswith("aeutil-book-")
+        assert not left.parent.exists()
         # the failed one is not cached: the build would execute it and fail
         with pytest.raises(KeyError):
             cache.match_cache_notebook(bad)
@@ -294,6 +300,15 @@ def test_execute_notebooks_caches_what_myst_nb_matches_and_fails_on_an_error(tmp
     assert again.returncode == 0, again.stderr
     assert "executing 1 in 1 kernel(s)" in again.stdout
     assert "nothing to execute" in run_script(script).stdout
+
+
+def test_kernel_tmpdir_sets_and_restores_the_temporary_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("TMPDIR", "/somewhere")
+    monkeypatch.delenv("TEMP", raising=False)
+    with execute_notebooks.kernel_tmpdir(str(tmp_path)):
+        assert [os.environ[name] for name in ("TMPDIR", "TEMP", "TMP")] == [str(tmp_path)] * 3
+    assert os.environ["TMPDIR"] == "/somewhere"
+    assert "TEMP" not in os.environ
 
 
 APT_INSTALL = ROOT / "tools" / "apt-install"

@@ -335,7 +335,7 @@ TO_RUN = CHAPTERS if RUN_ALL else [c for c in CHAPTERS if c.name in REPRESENTATI
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", TO_RUN, ids=lambda p: p.stem)
-def test_student_notebook_runs(kit, chapter, monkeypatch):
+def test_student_notebook_runs(kit, chapter, monkeypatch, tmp_path):
     from nbclient import NotebookClient
 
     # the Makefile's environment for the kernels (quiet TensorFlow, no display, hash seed)
@@ -343,11 +343,16 @@ def test_student_notebook_runs(kit, chapter, monkeypatch):
                        "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
                        "JUPYTER_PREFER_ENV_PATH": "1"}.items():
         monkeypatch.setenv(key, value)
+    # as tools/execute_notebooks.py: the kernel is killed after the last cell (a kernel with
+    # TensorFlow takes seconds to exit), so what it would clean up on exit goes to tmp_path
+    for key in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.setenv(key, str(tmp_path))
     notebook = nbformat.read(kit / chapter.name, as_version=4)
     notebook.cells = [c for c in notebook.cells
                       if not (c.cell_type == "code" and "task" in c.metadata.get("tags", []))]
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(kit)}})
+                            resources={"metadata": {"path": str(kit)}},
+                            shutdown_kernel="immediate")
     client.execute()
     stderr = [o.get("text", "") for c in notebook.cells if c.cell_type == "code"
               for o in c.outputs if o.get("name") == "stderr"]
