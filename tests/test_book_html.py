@@ -243,7 +243,6 @@ def test_api_page_links_to_highlighted_source(html_dir):
         assert "highlight" in target.read_text(encoding="utf-8"), f"{href} is not highlighted source"
 
 
-
 # The Sphinx build reads aeutil.model and aeutil.kerastrain with aeutil._keras mocked (no
 # TensorFlow in the build process, book/_config.yml): their names must still be documented
 # with their own docstrings, and the two Keras layers must keep their [ソース] links
