@@ -233,6 +233,7 @@ def small_book(folder: Path, cells: dict[str, list[str]]) -> Path:
     (folder / "nb").mkdir()
     shutil.copy(ROOT / "book" / "_config.yml", folder / "book" / "_config.yml")
     shutil.copy(ROOT / "tools" / "execute_notebooks.py", folder / "tools")
+    shutil.copy(ROOT / "tools" / "forked_kernels.py", folder / "tools")
     chapters = "\n".join(f"  - file: nb/{name}" for name in cells)
     (folder / "book" / "_toc.yml").write_text(
         f"format: jb-book\nroot: nb/{next(iter(cells))}\nchapters:\n{chapters}\n",
@@ -368,3 +369,46 @@ def test_apt_install_updates_the_package_lists_only_when_the_install_fails(tmp_p
                             env={"PATH": path}, capture_output=True, text=True)
     assert result.returncode == 0
     assert log.read_text().splitlines() == ["install -y --no-install-recommends qpdf"]
+
+
+def test_run_jupyter_book_does_not_compile_the_uri_grammar():
+    # jsonschema imports rfc3987-syntax, which builds a parser (1.6 s); jupyter-book never needs it
+    result = subprocess.run([sys.executable, "-X", "importtime",
+                             str(ROOT / "tools" / "run_jupyter_book.py"), "--version"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Jupyter Book" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "jsonschema" in imported  # jupyter-book's config check is there ...
+    assert "lark" not in imported  # ... without the parser library the grammar is built with
+
+
+def test_the_book_build_keeps_keras_mocked_after_autodoc_imported_a_module():
+    # autodoc looks up overloaded signatures in the module of each class of a documented class's
+    # MRO, the mocked Keras base classes included, after its own mock is gone: without the
+    # extension's mock that imported the real aeutil._keras, and TensorFlow (2.3 s per build).
+    code = """
+import sys, types
+sys.path.insert(0, "book/_ext")
+import mocked_source
+from sphinx.ext.autodoc.mock import mock
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.errors import PycodeError
+app = types.SimpleNamespace(config=types.SimpleNamespace(autodoc_mock_imports=["aeutil._keras"]))
+with mock(["aeutil._keras"]):
+    import aeutil.model
+base = aeutil.model.ReconstructionError.__mro__[1]
+assert base.__module__.startswith("aeutil._keras"), base.__module__
+mocked_source._mock_on(app)
+try:
+    ModuleAnalyzer.for_module(base.__module__)
+except PycodeError:
+    pass
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+mocked_source._mock_off(app, None)
+assert "aeutil._keras" not in sys.modules
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
