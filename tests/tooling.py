@@ -17,5 +17,10 @@ def load_tool(name: str):
         spec = importlib.util.spec_from_file_location(key, ROOT / "tools" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
-        spec.loader.exec_module(module)
+        # a script imports its neighbours in tools/ by name, as when it is run
+        sys.path.insert(0, str(ROOT / "tools"))
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(ROOT / "tools"))
     return sys.modules[key]

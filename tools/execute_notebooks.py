@@ -39,6 +39,7 @@ from pathlib import Path
 # leaves that one format check out, as it does where the package is not installed.
 sys.modules.setdefault("rfc3987_syntax", None)
 
+import forked_kernels  # noqa: E402  (tools/forked_kernels.py)
 import nbformat  # noqa: E402
 import yaml  # noqa: E402
 from jupyter_cache import get_cache  # noqa: E402
@@ -118,7 +119,8 @@ def run_one(job: tuple[str, int, bool]) -> tuple[str, object, float, str | None]
     with tempfile.TemporaryDirectory(prefix="aeutil-book-") as tmp, kernel_tmpdir(tmp):
         result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
                                      allow_errors=allow_errors, meta_override=True,
-                                     shutdown_kernel="immediate", config=kernel_config(tmp))
+                                     shutdown_kernel="immediate", config=kernel_config(tmp),
+                                     kernel_manager_class=forked_kernels.kernel_manager_class())
     return path, result.nb, result.time, result.exc_string if result.err else None
 
 
@@ -192,7 +194,7 @@ def execute(cache, settings: dict, jobs: int) -> int:
     failed = []
     started = time.perf_counter()
     work = [(p, settings["timeout"], settings["allow_errors"]) for p in todo]
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=forked_kernels.start) as pool:
         for path, nb, seconds, traceback in pool.imap_unordered(run_one, work, chunksize=1):
             name = Path(path).relative_to(ROOT).as_posix()
             if traceback is not None:
