@@ -36,6 +36,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import uuid
+
+from jupyter_client.manager import KernelManager
+from jupyter_client.provisioning import LocalProvisioner
 
 #: What the zygote imports: what the chapters' first cells import, most of a kernel's start.
 #: Not imported: japanize_matplotlib (its import changes matplotlib's settings) and
@@ -82,8 +87,6 @@ class _ForkedProcess:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -124,7 +127,6 @@ class Zygote:
             raise ChildProcessError(f"the zygote exited (status {self.process.wait()})")
         return json.loads(reply)["pid"]
 
-
     def close(self) -> None:
         """Stop the zygote: it exits when its socket closes."""
         self.replies.close()
@@ -154,49 +156,42 @@ def stop() -> None:
         _zygote = None
 
 
-def kernel_manager_class():
+class ForkedProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, but the kernel process comes from the zygote."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs):
+        global _zygote
+        if _zygote is None or cmd[0] != sys.executable or cmd[1:3] != ["-m", "ipykernel_launcher"]:
+            return await super().launch_kernel(cmd, **kwargs)  # not a kernel the zygote can be
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        try:
+            pid = _zygote.fork_kernel(cmd[3:], cwd, dict(kwargs.get("env") or os.environ))
+        except (OSError, ValueError) as error:  # the zygote is gone: start kernels as usual
+            print(f"execute_notebooks: no forked kernels ({error}); starting ordinary ones",
+                  file=sys.stderr, flush=True)
+            _zygote.close()
+            _zygote = None
+            return await super().launch_kernel(cmd, **kwargs)
+        self.process = _ForkedProcess(pid)
+        self.pid = self.pgid = pid  # the kernel leads its own process group
+        self.cwd = cwd
+        return self.connection_info
+
+
+class ForkedKernelManager(KernelManager):
+    """A KernelManager whose kernels come from this process's zygote (ForkedProvisioner)."""
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.provisioner is None:  # set here, or jupyter_client picks its local provisioner
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = ForkedProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
+
+
+def kernel_manager_class() -> type[KernelManager]:
     """The KernelManager class for nbclient: forked kernels if this process has a zygote."""
-    from jupyter_client.manager import KernelManager
-    from jupyter_client.provisioning import LocalProvisioner
-
-    if _zygote is None:
-        return KernelManager
-
-    class ForkedProvisioner(LocalProvisioner):
-        async def launch_kernel(self, cmd: list[str], **kwargs):
-            global _zygote
-            launcher = ["-m", "ipykernel_launcher"]
-            if _zygote is None or cmd[1:3] != launcher or cmd[0] != sys.executable:
-                return await super().launch_kernel(cmd, **kwargs)  # not ours to fork
-            cwd = str(kwargs.get("cwd") or os.getcwd())
-            try:
-                pid = _zygote.fork_kernel(cmd[3:], cwd, dict(kwargs.get("env") or os.environ))
-            except (OSError, ValueError) as error:  # the zygote is gone: start kernels as usual
-                print(f"execute_notebooks: no forked kernels ({error}); starting ordinary ones",
-                      file=sys.stderr, flush=True)
-                _zygote.close()
-                _zygote = None
-                return await super().launch_kernel(cmd, **kwargs)
-            self.process = _ForkedProcess(pid)
-            self.pid = self.pgid = pid  # the kernel leads its own process group
-            self.cwd = cwd
-            return self.connection_info
-
-    class ForkedKernelManager(KernelManager):
-        async def _async_pre_start_kernel(self, **kw):
-            if self.provisioner is None:
-                self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or _new_id()
-                self.provisioner = ForkedProvisioner(
-                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
-            return await super()._async_pre_start_kernel(**kw)
-
-    return ForkedKernelManager
-
-
-def _new_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
+    return KernelManager if _zygote is None else ForkedKernelManager
 
 
 # --- In the zygote ---------------------------------------------------------------------------
