@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,41 @@ def test_make_venv_stops_before_making_a_venv_on_314(tmp_path):
     assert result.returncode != 0
     assert "TensorFlow 2.21 has no wheels for Python 3.14" in result.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_book_executes_notebooks_only_after_one_changed(tmp_path):
+    # `make -n book` (prints the commands, runs none) in a copy of the build files
+    for name in ("Makefile", "requirements.txt", "pyproject.toml", "book/_toc.yml",
+                 "book/_config.yml", "tools/execute_notebooks.py", "tools/forked_kernels.py",
+                 "notebooks/00_introduction.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    venv_stamp = tmp_path / ".venv" / ".installed"
+    executed = tmp_path / "_build" / ".jupyter_cache" / "executed.stamp"
+
+    def commands() -> str:
+        result = subprocess.run(["make", "-n", "book"], cwd=tmp_path, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def touch(path: Path, age: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        os.utime(path, (time.time() - age, time.time() - age))
+
+    for name in ("requirements.txt", "pyproject.toml", "book/_toc.yml", "book/_config.yml",
+                 "tools/execute_notebooks.py", "tools/forked_kernels.py",
+                 "notebooks/00_introduction.ipynb"):
+        touch(tmp_path / name, 300)
+    touch(venv_stamp, 200)
+    assert "tools/execute_notebooks.py" in commands()  # no stamp: never executed here
+    touch(executed, 100)
+    out = commands()
+    assert "tools/execute_notebooks.py" not in out and "run_jupyter_book.py build" in out
+    touch(tmp_path / "notebooks" / "00_introduction.ipynb", 0)  # a chapter was edited
+    assert "tools/execute_notebooks.py" in commands()
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
