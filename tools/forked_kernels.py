@@ -21,7 +21,8 @@ Why a forked kernel is an ordinary one:
 - It gets the environment the kernel manager built for it, plus the variables that the
   imports set (aeutil sets TensorFlow's quiet-log variables only where they are unset: the
   same values a kernel that imports aeutil sets for itself).
-- tests/test_forked_kernels.py runs a chapter in both kinds of kernel and compares every output.
+- tests/test_forked_kernels.py runs one probe notebook in both kinds of kernel and compares
+  what it sees (folder, sys.path, environment, library settings, trained weights, ...).
 
 Elsewhere kernels start as usual: on macOS, forking a process that has loaded Apple's
 frameworks is not safe; Windows has no fork. If the zygote cannot start or dies, the kernels
@@ -278,14 +279,12 @@ def _become_kernel(request: dict, set_by_imports: dict[str, str]) -> None:
         for name, value in set_by_imports.items():
             os.environ.setdefault(name, value)
 
-        import random
         import tempfile
 
         import numpy as np
 
         tempfile.tempdir = None  # from TMPDIR again
-        random.seed()
-        np.random.seed()
+        np.random.seed()  # `random` reseeds itself in a forked child; NumPy's generator does not
         from importlib.util import find_spec
 
         from ipykernel import kernelapp
